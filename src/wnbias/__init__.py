@@ -1,0 +1,24 @@
+"""wnbias: the inductive bias of gradient descent under weight normalization."""
+
+import jax
+
+__version__ = "0.1.0"
+
+# Asymptotic experiments need float64 (losses to e^-300, norm ratios over many decades). JAX
+# only creates float64 arrays with x64 enabled; float32 stays available through each config's
+# ``dtype``.
+jax.config.update("jax_enable_x64", True)
+
+from .dynamics.gd import GDResult, log_spaced_steps, run_gd  # noqa: E402
+from .dynamics.schedules import StepRule, backtracking, constant, loss_adaptive  # noqa: E402
+from .losses import LOSSES, Loss, get_loss, log_softplus  # noqa: E402
+from .nets import Model, coordinate_linear, mlp  # noqa: E402
+from .objective import make_log_loss  # noqa: E402
+from .reparam import REPARAMS, ExponentialWN, Plain, StandardWN, decode, encode, get_reparam  # noqa: E402
+
+__all__ = [
+    "GDResult", "LOSSES", "Loss", "Model", "REPARAMS", "ExponentialWN", "Plain", "StandardWN",
+    "StepRule", "backtracking", "constant", "coordinate_linear", "decode", "encode", "get_loss",
+    "get_reparam", "log_softplus", "log_spaced_steps", "loss_adaptive", "make_log_loss", "mlp",
+    "run_gd",
+]

@@ -1,0 +1,130 @@
+"""The command line: ``wnbias list | run | reproduce``.
+
+Exit status: 0 when a run finished (whether or not its claims hold), 2 for bad input (one line
+on stderr, no traceback), 1 for an internal failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import UserError
+
+DEFAULT_ROOT = Path("runs")
+
+
+def _parse_sets(pairs: list[str]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set expects KEY=VALUE, got {pair!r}")
+        overrides[key.strip()] = value
+    return overrides
+
+
+def cmd_list(args) -> int:
+    from .config import describe
+    from .experiments import EXPERIMENTS, get_experiment
+
+    names = args.names or list(EXPERIMENTS)
+    for name in names:
+        exp = get_experiment(name)
+        default = "" if exp.headline else " (not in the default reproduce set)"
+        print(f"{exp.name}: {exp.title} [{exp.paper}]{default}")
+        if args.names:
+            for key, kind, value, doc in describe(exp.config):
+                print(f"    {key} ({kind}, default {value!r}): {doc}")
+    if not args.names:
+        print("\n`wnbias list NAME` shows an experiment's config keys.")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .runner import run_experiment
+
+    record = run_experiment(
+        args.name, _parse_sets(args.set), out=args.out, root=args.root, force=args.force,
+        progress=not args.quiet,
+    )
+    _print_record(record)
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    from .experiments import EXPERIMENTS, get_experiment
+    from .report import combined_report
+    from .runner import run_experiment
+    from .store import write_text
+
+    names = args.names or [n for n, e in EXPERIMENTS.items() if e.headline]
+    experiments = [get_experiment(n) for n in names]  # all names checked before any work
+    entries = []
+    for exp in experiments:
+        record = run_experiment(exp.name, root=args.out, force=args.force, progress=not args.quiet)
+        _print_record(record)
+        entries.append({
+            "experiment": exp.name, "title": exp.title, "paper": exp.paper,
+            "run_dir": record.run_dir.relative_to(args.out).as_posix(),
+            "summary": record.summary, "figures": record.figures, "reused": record.reused,
+        })
+    report = Path(args.out) / "report.md"
+    write_text(report, combined_report(entries))
+    print(f"report: {report}")
+    return 0
+
+
+def _print_record(record) -> None:
+    claims = record.summary["claims"]
+    held = sum(c["holds"] for c in claims)
+    how = "reused" if record.reused else "finished"
+    print(f"{record.experiment}: {how}, {held}/{len(claims)} claims hold -> {record.run_dir}")
+    for c in claims:
+        print(f"  [{'ok' if c['holds'] else 'NO'}] {c['name']}: {c['measured']}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wnbias", description="Inductive bias of GD under weight normalization."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list experiments, or one experiment's config keys")
+    p.add_argument("names", nargs="*")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", help="run one experiment into its run directory")
+    p.add_argument("name")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key (repeatable)")
+    p.add_argument("--out", type=Path, help="the run directory (default: ROOT/NAME-HASH)")
+    p.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="where run directories go")
+    p.add_argument("--force", action="store_true", help="rerun even if a finished run exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("reproduce", help="run the headline experiments and write one report")
+    p.add_argument("names", nargs="*", help="experiments (default: the headline set)")
+    p.add_argument("--out", type=Path, default=DEFAULT_ROOT, help="runs and report.md go here")
+    p.add_argument("--force", action="store_true", help="rerun finished runs")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_reproduce)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as error:
+        print(f"wnbias: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("wnbias: interrupted; finished runs are kept and will be reused", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

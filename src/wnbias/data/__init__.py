@@ -1,0 +1,1 @@
+"""Data sets: the papers' synthetic generators (``synthetic``)."""

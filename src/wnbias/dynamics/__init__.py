@@ -1,0 +1,1 @@
+"""Training dynamics: gradient descent (``gd``) and its learning-rate rules (``schedules``)."""

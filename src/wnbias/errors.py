@@ -1,0 +1,17 @@
+"""Errors a user can fix. The CLI prints their one-line message and exits with status 2."""
+
+
+class UserError(Exception):
+    """Bad input: an unknown name, an ill-typed or out-of-range value, missing data."""
+
+
+class ConfigError(UserError, ValueError):
+    """An unknown config key, or a value of the wrong type or range."""
+
+
+class NonFiniteLossError(UserError):
+    """The loss became NaN or infinite; ``partial`` holds what was computed until then."""
+
+    def __init__(self, message: str, partial=None):
+        super().__init__(message)
+        self.partial = partial

@@ -1,0 +1,24 @@
+"""The registry of experiments, one module each."""
+
+from __future__ import annotations
+
+from ..errors import UserError
+from . import ewn_simple_traj, ewn_xor
+from .base import Claim, Experiment, Result
+
+EXPERIMENTS: dict[str, Experiment] = {
+    m.EXPERIMENT.name: m.EXPERIMENT for m in (ewn_simple_traj, ewn_xor)
+}
+
+
+def get_experiment(name: str) -> Experiment:
+    """The experiment called ``name``; a :class:`UserError` listing the names otherwise."""
+    try:
+        return EXPERIMENTS[name]
+    except KeyError:
+        raise UserError(
+            f"unknown experiment {name!r}; allowed: {', '.join(EXPERIMENTS)}"
+        ) from None
+
+
+__all__ = ["EXPERIMENTS", "Claim", "Experiment", "Result", "get_experiment"]

@@ -1,0 +1,193 @@
+"""ewn-simple-traj: EWN trajectories go to a coordinate axis (Morwani & Ramaswamy, E1.2).
+
+One point x = (2, 1), exponential loss exp(-<w, x>), linear model f = <w, x> in which every
+coordinate is its own 1-d neuron. Unnormalized GD moves w along x (straight lines); under EWN,
+w_i = exp(a_i) and the gradient flow is dw_i/dt = w_i^2 x_i e^{-<w,x>}, so
+1/w_i(t) = 1/w_i(0) - x_i S(t) with S = int e^{-f}: the coordinate with the largest w_i(0) x_i
+blows up first and the other converges to a finite value, i.e. the trajectory ends on that axis.
+The GD schedule is the authors' (frac 10, lr 0.01, lr_limit 0.1, x1.1 backtracking) to
+log-loss -50.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..config import field
+from ..data.synthetic import single_point
+from ..dynamics.gd import run_gd
+from ..errors import ConfigError
+from ..losses import get_loss
+from ..nets import coordinate_linear
+from ..objective import make_log_loss
+from ..reparam import REPARAMS, decode, encode, get_reparam
+from .base import Claim, Experiment, Result
+from .common import DTYPES, as_dtype, check_finite, paper_schedule
+
+# GD may overshoot the flow's off-axis limit slightly; a coordinate above this multiple of the
+# limit is still growing, i.e. not on its way to the axis.
+LIMIT_SLACK = 1.05
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = field(2137, doc="random seed (this experiment draws no random numbers)")
+    point: tuple[float, ...] = field((2.0, 1.0), doc="the single training point x (label +1)")
+    inits: str = field("1,1;3,1;1,3;5,1;1,5", doc="initial weights w0, ';'-separated tuples")
+    parameterizations: tuple[str, ...] = field(
+        ("plain", "swn", "ewn"), choices=tuple(REPARAMS), doc="parameterizations to compare"
+    )
+    lr: float = field(0.01, positive=True, doc="initial learning rate")
+    frac: float = field(10.0, nonnegative=True, doc="eta = lr L^-(1-1/frac); 0 means lr/L")
+    lr_limit: float = field(0.1, positive=True, doc="cap of the backtracking learning rate")
+    grow: float = field(1.1, positive=True, doc="lr factor after an accepted step")
+    shrink: float = field(1.1, positive=True, doc="lr divisor after a rejected step")
+    backtrack: bool = field(True, doc="undo loss-raising steps and adapt lr (the authors' rule)")
+    target_log_loss: float = field(-50.0, doc="stop at this log-loss")
+    max_steps: int = field(20000, positive=True, doc="step budget per run")
+    dtype: str = field("float64", choices=DTYPES, doc="floating-point precision")
+
+
+def parse_inits(text: str, dim: int) -> np.ndarray:
+    """'1,1;3,1' -> [[1, 1], [3, 1]], each of length ``dim`` and with no zero coordinate."""
+    try:
+        rows = [[float(v) for v in part.split(",")] for part in text.split(";") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"inits={text!r} must be ';'-separated tuples of numbers") from None
+    if not rows or any(len(r) != dim for r in rows):
+        raise ConfigError(f"inits={text!r}: every init needs {dim} coordinates (as point)")
+    inits = np.array(rows)
+    if np.any(inits == 0) or not np.all(np.isfinite(inits)):
+        raise ConfigError(f"inits={text!r}: coordinates must be finite and non-zero")
+    return inits
+
+
+def predicted_axis(w0: np.ndarray, x: np.ndarray) -> int:
+    """The EWN flow's winner: the coordinate with the largest w0_i x_i."""
+    return int(np.argmax(w0 * x))
+
+
+def off_axis_limits(w0: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The EWN flow's finite limits of the coordinates that lose: 1/w_i(inf) = 1/w0_i - x_i S*.
+
+    S* = 1/(w0_k x_k) is where the winning coordinate k blows up; the winner's entry is inf.
+    """
+    k = predicted_axis(w0, x)
+    with np.errstate(divide="ignore"):
+        limits = 1.0 / (1.0 / w0 - x / (w0[k] * x[k]))
+    limits[k] = np.inf
+    return limits
+
+
+def run(config: Config, progress: bool = False) -> Result:
+    x, y = (as_dtype(a, config.dtype) for a in single_point(config.point))
+    x_np = np.asarray(config.point)
+    inits = parse_inits(config.inits, len(config.point))
+    model = coordinate_linear(len(config.point))
+    loss = get_loss("exponential")
+    rule = paper_schedule(config.lr, config.frac, config.lr_limit, config.grow, config.shrink,
+                          config.backtrack)
+    weights0 = {"w": as_dtype(inits[:, :, None], config.dtype)}
+
+    trajectory, paths, steps = {}, {}, {}
+    for name in config.parameterizations:
+        reparam = get_reparam(name)
+        theta0 = jax.vmap(lambda w, r=reparam: encode(w, r))(weights0)
+        result = run_gd(
+            make_log_loss(model, reparam, loss), theta0, (x, y), rule,
+            max_steps=config.max_steps, target_log_loss=config.target_log_loss,
+            record=lambda th, r=reparam: {"w": decode(th, r)["w"][:, 0]},
+            batched=True, n_log=400, progress=progress,
+        )
+        trajectory.update({f"{name}/{k}": v for k, v in result.trajectory.items()})
+        trajectory[f"{name}/n_logged"] = result.n_logged
+        check_finite(result, f"ewn-simple-traj ({name})", trajectory)
+        paths[name] = [result.series("w", i) for i in range(len(inits))]
+        steps[name] = result.steps
+
+    metrics: dict = {"inits": inits.tolist()}
+    for name in config.parameterizations:
+        metrics[f"{name}_steps"] = steps[name].tolist()
+        metrics[f"{name}_final_direction"] = [
+            (p[-1] / np.linalg.norm(p[-1])).round(4).tolist() for p in paths[name]
+        ]
+    claims = _claims(config, inits, x_np, paths, steps, metrics)
+    return Result(metrics, claims, trajectory, {"trajectories": _figure(config, inits, paths)})
+
+
+def _claims(config, inits, x, paths, steps, metrics) -> list[Claim]:
+    claims = []
+    paper_dirs = {(1.0, 1.0): " (paper: direction (0.997, 0.08))",
+                  (1.0, 3.0): " (paper: direction (0.06, 0.998))"}
+    if "ewn" in paths:
+        for w0, path in zip(inits, paths["ewn"], strict=True):
+            axis = predicted_axis(w0, x)
+            direction = path[-1] / np.linalg.norm(path[-1])
+            limits = off_axis_limits(w0, x)
+            off = np.delete(np.arange(len(w0)), axis)
+            bounded = bool(np.all(np.abs(path[-1][off]) <= LIMIT_SLACK * np.abs(limits[off])))
+            ends = int(np.argmax(np.abs(direction))) == axis and bounded
+            finals = ", ".join(f"{path[-1][i]:.3f} (flow limit {limits[i]:.3f})" for i in off)
+            label = f"({', '.join(f'{v:g}' for v in w0)})"
+            claims.append(Claim(
+                f"EWN from {label} ends on the w{axis + 1} axis",
+                f"w{axis + 1} axis{paper_dirs.get(tuple(w0), '')}",
+                f"direction ({', '.join(f'{v:.3f}' for v in direction)}); off-axis "
+                f"coordinate {finals}",
+                ends,
+            ))
+    if "plain" in paths:
+        xhat = x / np.linalg.norm(x)
+        worst = 0.0
+        for path in paths["plain"]:
+            moves = path[1:] - path[0]
+            moves = moves[np.linalg.norm(moves, axis=1) > 0]
+            cos = moves @ xhat / np.linalg.norm(moves, axis=1)
+            worst = max(worst, float(np.max(np.abs(1 - cos))))
+        claims.append(Claim(
+            "Unnormalized GD moves in straight lines parallel to x",
+            "straight parallel lines in direction x",
+            f"max 1 - cos(w(t) - w0, x) = {worst:.1e}",
+            worst < 1e-9,
+        ))
+    if "plain" in steps and "ewn" in steps:
+        ewn, plain = np.median(steps["ewn"]), np.median(steps["plain"])
+        claims.append(Claim(
+            f"EWN reaches log-loss {config.target_log_loss:g} in far fewer steps than "
+            "unnormalized GD",
+            "EWN 46-59 steps vs unnormalized about 2 750 (to log-loss -50)",
+            f"EWN {int(steps['ewn'].min())}-{int(steps['ewn'].max())}, unnormalized "
+            f"{int(steps['plain'].min())}-{int(steps['plain'].max())} (median ratio "
+            f"{plain / ewn:.0f}x)",
+            bool(plain >= 10 * ewn),
+        ))
+    return claims
+
+
+def _figure(config, inits, paths):
+    names = list(paths)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        for w0, path in zip(inits, paths[name], strict=True):
+            ax.plot(path[:, 0], path[:, 1], marker=".", ms=2, lw=1.2, label=f"w0={tuple(w0)}")
+        ax.set_title(f"{name}: trajectories to log-loss {config.target_log_loss:g}")
+        ax.set_xlabel("w1")
+        ax.set_ylabel("w2")
+        ax.set_xscale("symlog")
+        ax.set_yscale("symlog")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+EXPERIMENT = Experiment(
+    name="ewn-simple-traj",
+    title="EWN vs unnormalized trajectories on one point",
+    paper="Morwani & Ramaswamy (ALT 2022), E1.2",
+    config=Config,
+    run=run,
+)

@@ -1,0 +1,194 @@
+"""ewn-xor: EWN drives most ReLU neurons to relatively vanishing norm (Morwani & Ramaswamy, E1.3).
+
+Four XOR points, a 2-layer ReLU net with 20 hidden neurons and no bias, the second layer fixed
+to +1 (neurons 0-9) and -1 (neurons 10-19); only the first layer is trained, unnormalized, with
+SWN or with EWN, from the same initial function (PyTorch's default init, converted). Logistic
+loss, the authors' GD schedule per parameterization (PAPERS.md §1.6), to log-loss -50. Several
+seeds run together under ``vmap``; the claims use the median over seeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..config import field
+from ..data.synthetic import xor_points
+from ..dynamics.gd import run_gd
+from ..losses import get_loss
+from ..measure.margin import normalized_margin
+from ..measure.neurons import count_dominant, neuron_grad_cosines
+from ..nets import mlp
+from ..objective import make_log_loss
+from ..reparam import REPARAMS, decode, encode, get_reparam
+from .base import Claim, Experiment, Result
+from .common import DTYPES, as_dtype, check_finite, paper_schedule, seed_keys
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = field(9156, doc="random seed of the initial weights")
+    n_seeds: int = field(8, positive=True, doc="independent initializations run under vmap")
+    width: int = field(20, positive=True, doc="hidden neurons (even: half +1, half -1 outputs)")
+    parameterizations: tuple[str, ...] = field(
+        ("plain", "swn", "ewn"), choices=tuple(REPARAMS), doc="parameterizations to compare"
+    )
+    lr: float = field(0.01, positive=True, doc="initial learning rate")
+    frac_plain: float = field(15.0, nonnegative=True, doc="frac of the unnormalized schedule")
+    frac_swn: float = field(15.0, nonnegative=True, doc="frac of the SWN schedule")
+    frac_ewn: float = field(5.0, nonnegative=True, doc="frac of the EWN schedule")
+    lr_limit_plain: float = field(0.1, positive=True, doc="lr cap, unnormalized")
+    lr_limit_swn: float = field(1.0, positive=True, doc="lr cap, SWN")
+    lr_limit_ewn: float = field(0.1, positive=True, doc="lr cap, EWN")
+    grow: float = field(1.1, positive=True, doc="lr factor after an accepted step")
+    shrink: float = field(1.1, positive=True, doc="lr divisor after a rejected step")
+    backtrack: bool = field(True, doc="undo loss-raising steps and adapt lr (the authors' rule)")
+    target_log_loss: float = field(-50.0, doc="stop at this log-loss")
+    max_steps: int = field(100000, positive=True, doc="step budget per run")
+    dominance_threshold: float = field(
+        0.1, positive=True, doc="a neuron dominates if its norm is >= this times the largest"
+    )
+    dtype: str = field("float64", choices=DTYPES, doc="floating-point precision")
+
+
+def run(config: Config, progress: bool = False) -> Result:
+    x, y = (as_dtype(a, config.dtype) for a in xor_points())
+    half = config.width // 2
+    output = np.concatenate([np.ones(half), -np.ones(config.width - half)])[None, :]
+    model = mlp((2, config.width, 1), "relu", frozen={2: as_dtype(output, config.dtype)})
+    loss = get_loss("logistic")
+    keys = seed_keys(config.seed, config.n_seeds)
+    weights0 = jax.vmap(lambda k: model.init(k, dtype=jnp.dtype(config.dtype)))(keys)
+
+    trajectory, final_norms, steps, metrics = {}, {}, {}, {}
+    for name in config.parameterizations:
+        reparam = get_reparam(name)
+        rule = paper_schedule(
+            config.lr, getattr(config, f"frac_{name}"), getattr(config, f"lr_limit_{name}"),
+            config.grow, config.shrink, config.backtrack,
+        )
+        theta0 = jax.vmap(lambda w, r=reparam: encode(w, r))(weights0)
+        result = run_gd(
+            make_log_loss(model, reparam, loss), theta0, (x, y), rule,
+            max_steps=config.max_steps, target_log_loss=config.target_log_loss,
+            record=lambda th, r=reparam: {
+                "neuron_norms": jnp.linalg.norm(decode(th, r)["layer1"], axis=1)
+            },
+            batched=True, n_log=300, progress=progress,
+        )
+        trajectory.update({f"{name}/{k}": v for k, v in result.trajectory.items()})
+        trajectory[f"{name}/n_logged"] = result.n_logged
+        check_finite(result, f"ewn-xor ({name})", trajectory)
+
+        weights = jax.vmap(lambda th, r=reparam: decode(th, r))(result.theta)
+        norms = np.linalg.norm(np.asarray(weights["layer1"], np.float64), axis=-1)
+        final_norms[name], steps[name] = norms, result.steps
+        cosines = jax.vmap(lambda w: neuron_grad_cosines(
+            lambda ww: loss.log_total(model.apply(ww, x), y), w)["layer1"])(weights)
+        margins = jax.vmap(lambda w: normalized_margin(model, loss, w, x, y))(weights)
+        dominant = np.asarray(count_dominant(norms, config.dominance_threshold))
+        is_dominant = norms >= config.dominance_threshold * norms.max(axis=1, keepdims=True)
+        metrics[name] = {
+            "status": result.status_names(),
+            "steps": result.steps.tolist(),
+            "final_log_loss": result.log_loss.tolist(),
+            "dominant_neurons": dominant.tolist(),
+            "sorted_relative_norms_seed0": np.sort(norms[0] / norms[0].max())[::-1]
+            .round(4).tolist(),
+            "final_norms_seed0": norms[0].round(4).tolist(),
+            "normalized_margin": np.asarray(margins).tolist(),
+            "median_cos_w_grad_dominant": float(np.median(np.asarray(cosines)[is_dominant])),
+        }
+    claims = _claims(config, final_norms, steps, metrics)
+    figures = {"neuron_norms": _norms_figure(config, trajectory),
+               "relative_norms": _relative_figure(config, final_norms)}
+    return Result(metrics, claims, trajectory, figures)
+
+
+def _median_count(metrics, name) -> float:
+    return float(np.median(metrics[name]["dominant_neurons"]))
+
+
+def _claims(config, final_norms, steps, metrics) -> list[Claim]:
+    t, w, claims = config.dominance_threshold, config.width, []
+    counts = {n: _median_count(metrics, n) for n in metrics}
+    per_seed = {n: ", ".join(map(str, metrics[n]["dominant_neurons"])) for n in metrics}
+    if "ewn" in counts and "plain" in counts:
+        claims.append(Claim(
+            "EWN has far fewer dominant neurons than unnormalized GD",
+            "EWN: 4 of 20 neurons >= 0.78 of the largest, the rest <= 0.15; unnormalized: all "
+            "20 in 0.60-1.0",
+            f"neurons >= {t:g} x largest, median over {config.n_seeds} seeds: EWN "
+            f"{counts['ewn']:g} [{per_seed['ewn']}], unnormalized {counts['plain']:g} "
+            f"[{per_seed['plain']}]",
+            counts["ewn"] <= counts["plain"] / 2,
+        ))
+    if "plain" in counts:
+        claims.append(Claim(
+            "Unnormalized GD keeps every neuron",
+            "all 20 neurons between 0.60 and 1.0 of the largest",
+            f"median {counts['plain']:g} of {w} neurons >= {t:g} x largest; smallest relative "
+            f"norm (median over seeds) "
+            f"{np.median(final_norms['plain'].min(1) / final_norms['plain'].max(1)):.2f}",
+            counts["plain"] == w,
+        ))
+    if "swn" in counts and "ewn" in counts:
+        claims.append(Claim(
+            "SWN stays dense: many more dominant neurons than EWN",
+            "SWN: 16 neurons between 0.39 and 1.0, 4 collapse to about 0",
+            f"median dominant neurons: SWN {counts['swn']:g} [{per_seed['swn']}], "
+            f"EWN {counts['ewn']:g}",
+            counts["swn"] >= 2 * counts["ewn"],
+        ))
+    if "ewn" in steps and "plain" in steps:
+        medians = {n: float(np.median(s)) for n, s in steps.items()}
+        claims.append(Claim(
+            f"EWN needs more GD steps than unnormalized GD to reach log-loss "
+            f"{config.target_log_loss:g}",
+            "steps to log-loss -50: EWN 2 785, SWN 1 482, unnormalized 1 617",
+            "median steps: " + ", ".join(f"{n} {m:.0f}" for n, m in medians.items()),
+            medians["ewn"] > medians["plain"],
+        ))
+    return claims
+
+
+def _norms_figure(config, trajectory):
+    names = list(config.parameterizations)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.8), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        n = int(trajectory[f"{name}/n_logged"][0])
+        step = trajectory[f"{name}/step"][0, :n]
+        ax.plot(np.maximum(step, 1), trajectory[f"{name}/neuron_norms"][0, :n], lw=1)
+        ax.set_xscale("log")
+        ax.set_title(f"{name}: ||w_u|| of all {config.width} neurons (seed 0)")
+        ax.set_xlabel("GD step")
+        ax.set_ylabel("||w_u||")
+    fig.tight_layout()
+    return fig
+
+
+def _relative_figure(config, final_norms):
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for name, norms in final_norms.items():
+        rel = np.sort(norms / norms.max(axis=1, keepdims=True), axis=1)[:, ::-1]
+        ax.plot(np.arange(1, config.width + 1), np.median(rel, axis=0), marker="o", label=name)
+    ax.axhline(config.dominance_threshold, color="gray", ls="--", lw=1, label="threshold")
+    ax.set_xlabel("neuron rank")
+    ax.set_ylabel("||w_u|| / max ||w_v|| (median over seeds)")
+    ax.set_title("Final relative neuron norms")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+EXPERIMENT = Experiment(
+    name="ewn-xor",
+    title="Relative sparsity of EWN on XOR",
+    paper="Morwani & Ramaswamy (ALT 2022), E1.3",
+    config=Config,
+    run=run,
+)

@@ -1,0 +1,1 @@
+import wnbias  # noqa: F401  (enables float64 before any test builds arrays)

@@ -1,0 +1,119 @@
+"""The command line: runs, the store, and one clear line for every kind of bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from wnbias import store
+from wnbias.cli import main
+
+FAST_TRAJ = ["--set", "inits=1,1", "--set", "target_log_loss=-10", "--quiet"]
+
+
+def test_list(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "ewn-simple-traj" in out and "ewn-xor" in out
+    assert main(["list", "ewn-xor"]) == 0
+    assert "n_seeds (int, default 8)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "nope"], "unknown experiment 'nope'; allowed: ewn-simple-traj, ewn-xor"),
+        (["run", "ewn-xor", "--set", "bogus=1"], "unknown config key 'bogus'; allowed: seed"),
+        (["run", "ewn-xor", "--set", "n_seeds=many"], "n_seeds='many' is not a valid int"),
+        (["run", "ewn-xor", "--set", "lr=-0.1"], "lr=-0.1 must be positive"),
+        (["run", "ewn-xor", "--set", "width=0"], "width=0 must be positive"),
+        (["run", "ewn-xor", "--set", "lr=nan"], "lr=nan must be finite"),
+        (["run", "ewn-xor", "--set", "backtrack=maybe"], "allowed: true, false"),
+        (["run", "ewn-xor", "--set", "dtype=float16"], "allowed: float64, float32"),
+        (["run", "ewn-xor", "--set", "parameterizations=ewn,bn"], "allowed: plain, swn, ewn"),
+        (["run", "ewn-xor", "--set", "lr"], "--set expects KEY=VALUE"),
+        (["reproduce", "ewn-xor", "nope"], "unknown experiment 'nope'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):
+    extra = ["--quiet", "--root"] if argv[0] == "run" else ["--out"]
+    assert main([*argv, *extra, str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not any(tmp_path.iterdir())  # nothing was started
+
+
+def test_run_writes_the_run_directory_and_reuses_it(tmp_path, capsys):
+    out = tmp_path / "exact"
+    assert main(["run", "ewn-simple-traj", "--out", str(out), *FAST_TRAJ]) == 0
+    assert {p.name for p in out.iterdir()} == {
+        "config.json", "summary.json", "trajectory.npz", "trajectories.png", "report.md",
+        "env.json",
+    }
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary) >= {"metrics", "claims"}
+    for claim in summary["claims"]:
+        assert set(claim) == {"name", "paper", "measured", "holds"}
+    config = json.loads((out / "config.json").read_text())
+    assert config["target_log_loss"] == -10.0 and config["seed"] == 2137
+    assert "ewn/w" in np.load(out / "trajectory.npz")
+    assert "| claim | paper | measured | holds |" in (out / "report.md").read_text()
+    assert "finished" in capsys.readouterr().out
+
+    stamp = (out / "summary.json").stat().st_mtime_ns
+    assert main(["run", "ewn-simple-traj", "--out", str(out), *FAST_TRAJ]) == 0
+    assert "reused" in capsys.readouterr().out
+    assert (out / "summary.json").stat().st_mtime_ns == stamp
+    assert main(["run", "ewn-simple-traj", "--out", str(out), "--force", *FAST_TRAJ]) == 0
+    assert "finished" in capsys.readouterr().out
+
+
+def test_run_dir_named_by_config_hash(tmp_path):
+    assert main(["run", "ewn-simple-traj", "--root", str(tmp_path), *FAST_TRAJ]) == 0
+    (run_dir,) = tmp_path.iterdir()
+    config = json.loads((run_dir / "config.json").read_text())
+    config.pop("experiment")
+    assert run_dir.name == f"ewn-simple-traj-{store.config_hash('ewn-simple-traj', config)}"
+
+
+def test_unfinished_run_is_not_trusted(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["run", "ewn-simple-traj", "--out", str(out), *FAST_TRAJ]) == 0
+    (out / "summary.json").write_text("{ half written")
+    assert main(["run", "ewn-simple-traj", "--out", str(out), *FAST_TRAJ]) == 0
+    assert "finished" in capsys.readouterr().out
+    assert json.loads((out / "summary.json").read_text())["claims"]
+
+
+def test_nonfinite_loss_exit_2_and_keeps_trajectory(tmp_path, capsys):
+    out = tmp_path / "nan"
+    argv = ["run", "ewn-simple-traj", "--out", str(out), "--set", "lr=1e38", "--set",
+            "backtrack=false", "--set", "dtype=float32", "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "non-finite" in err and "lower the learning rate" in err and err.count("\n") == 1
+    assert (out / "trajectory.npz").exists() and (out / "failure.json").exists()
+    assert not (out / "summary.json").exists()
+    assert np.load(out / "trajectory.npz")["plain/n_logged"][0] >= 1
+
+
+def test_reproduce_writes_one_report(tmp_path):
+    assert main(["reproduce", "ewn-simple-traj", "--out", str(tmp_path), "--quiet"]) == 0
+    report = (tmp_path / "report.md").read_text()
+    assert "# wnbias reproduction report" in report and "ewn-simple-traj" in report
+    assert "claims supported" in report
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path):
+    store.write_json(tmp_path / "a.json", {"x": np.float64(1.5), "y": np.arange(3)})
+    assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1.5, "y": [0, 1, 2]}
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_entry_point_exit_status_without_traceback():
+    proc = subprocess.run([sys.executable, "-m", "wnbias.cli", "run", "nope"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("wnbias: error: unknown experiment")

@@ -1,0 +1,60 @@
+"""Both experiments end to end on a small budget, and the claims they compute."""
+
+import numpy as np
+import pytest
+
+from wnbias.config import resolve
+from wnbias.errors import ConfigError
+from wnbias.experiments import EXPERIMENTS, ewn_simple_traj, ewn_xor
+
+
+def test_registry_names_are_kebab_case():
+    assert set(EXPERIMENTS) >= {"ewn-simple-traj", "ewn-xor"}
+    for name, exp in EXPERIMENTS.items():
+        assert name == exp.name and name == name.lower() and "_" not in name
+
+
+def test_simple_traj_small_budget():
+    config = resolve(ewn_simple_traj.Config, {"inits": "1,1;1,3", "target_log_loss": "-20"})
+    result = ewn_simple_traj.run(config)
+    names = [c.name for c in result.claims]
+    assert names[:2] == [
+        "EWN from (1, 1) ends on the w1 axis", "EWN from (1, 3) ends on the w2 axis"
+    ]
+    assert all(c.holds for c in result.claims[:3])  # axes and straight lines, even at -20
+    assert result.trajectory["ewn/w"].shape[0] == 2
+    assert "trajectories" in result.figures
+    # the unnormalized path is exactly w0 + c x
+    n = result.trajectory["plain/n_logged"][0]
+    moves = result.trajectory["plain/w"][0, 1:n] - [1.0, 1.0]
+    np.testing.assert_allclose(moves[:, 0], 2 * moves[:, 1], rtol=1e-12)
+
+
+def test_off_axis_limit_closed_form():
+    limits = ewn_simple_traj.off_axis_limits(np.array([1.0, 1.0]), np.array([2.0, 1.0]))
+    assert limits[0] == np.inf and limits[1] == pytest.approx(2.0)
+    assert ewn_simple_traj.predicted_axis(np.array([1.0, 3.0]), np.array([2.0, 1.0])) == 1
+
+
+def test_simple_traj_bad_inits():
+    for bad in ("1,1;2", "a,b", "0,1"):
+        config = resolve(ewn_simple_traj.Config, {"inits": bad})
+        with pytest.raises(ConfigError, match="inits"):
+            ewn_simple_traj.run(config)
+
+
+def test_xor_small_budget():
+    config = resolve(ewn_xor.Config, {"n_seeds": "2", "target_log_loss": "-8"})
+    result = ewn_xor.run(config)
+    assert {c.name for c in result.claims} >= {
+        "EWN has far fewer dominant neurons than unnormalized GD",
+        "Unnormalized GD keeps every neuron",
+    }
+    for name in ("plain", "swn", "ewn"):
+        m = result.metrics[name]
+        assert m["status"] == ["target", "target"]
+        assert all(v <= -8 for v in m["final_log_loss"])
+        assert len(m["dominant_neurons"]) == 2
+        assert result.trajectory[f"{name}/neuron_norms"].shape[:1] == (2,)
+        assert m["median_cos_w_grad_dominant"] < 0  # gradients point against the weights
+    assert set(result.figures) == {"neuron_norms", "relative_norms"}

@@ -1,0 +1,128 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from wnbias import (
+    backtracking,
+    constant,
+    encode,
+    get_loss,
+    get_reparam,
+    log_spaced_steps,
+    loss_adaptive,
+    make_log_loss,
+    mlp,
+    run_gd,
+)
+from wnbias.data.synthetic import xor_points
+
+
+def xor_problem(name="ewn"):
+    x, y = (jnp.asarray(a) for a in xor_points())
+    out = jnp.concatenate([jnp.ones(5), -jnp.ones(5)])[None]
+    model = mlp((2, 10, 1), "relu", frozen={2: out})
+    reparam = get_reparam(name)
+    return model, reparam, make_log_loss(model, reparam, get_loss("logistic")), x, y
+
+
+def test_constant_rate_matches_a_hand_written_loop():
+    model, reparam, log_loss, x, y = xor_problem("plain")
+    theta = encode(model.init(jax.random.PRNGKey(0)), reparam)
+    result = run_gd(log_loss, theta, (x, y), constant(0.05), max_steps=25, chunk=7)
+    loss = jax.jit(lambda th: jnp.exp(log_loss(th, x, y)))
+    w = theta
+    for _ in range(25):
+        w = jax.tree.map(lambda p, g: p - 0.05 * g, w, jax.grad(loss)(w))
+    np.testing.assert_allclose(result.theta["layer1"]["w"][0], w["layer1"]["w"], rtol=1e-12)
+    assert result.steps[0] == 25 and result.status_names() == ["budget"]
+
+
+def test_loss_adaptive_scale():
+    rule = loss_adaptive(0.3, frac=5)
+    state = rule.init()
+    np.testing.assert_allclose(rule.scale(state, jnp.asarray(-10.0)), 0.3 * np.exp(-2.0))
+    np.testing.assert_allclose(loss_adaptive(0.3, 0).scale(state, jnp.asarray(-10.0)), 0.3)
+    np.testing.assert_allclose(constant(0.3).scale(state, jnp.asarray(-10.0)), 0.3 * np.exp(-10))
+
+
+def test_backtracking_lr_update():
+    rule = backtracking(loss_adaptive(0.01, 5), lr_limit=0.0105)
+    state = rule.init()
+    up = rule.update(state, jnp.asarray(True))
+    down = rule.update(state, jnp.asarray(False))
+    np.testing.assert_allclose(up["lr"], 0.0105)  # 0.011 capped
+    np.testing.assert_allclose(down["lr"], 0.01 / 1.1)
+
+
+def test_backtracking_never_accepts_a_loss_increase():
+    model, reparam, log_loss, x, y = xor_problem("ewn")
+    theta = encode(model.init(jax.random.PRNGKey(3)), reparam)
+    # an aggressive schedule, so that many steps are rejected
+    rule = backtracking(loss_adaptive(5.0, 2), lr_limit=50.0)
+    result = run_gd(log_loss, theta, (x, y), rule, max_steps=400, n_log=20_000, chunk=64)
+    steps = result.series("step")
+    losses = result.series("log_loss")
+    assert np.array_equal(steps, np.arange(len(steps)))  # every accepted step was logged
+    assert result.attempts[0] > result.steps[0]  # some steps were rejected
+    assert np.all(np.diff(losses) <= 0)
+
+
+def test_plain_gd_can_raise_the_loss_and_backtracking_cannot():
+    model, reparam, log_loss, x, y = xor_problem("plain")
+    theta = encode(model.init(jax.random.PRNGKey(3)), reparam)
+    plain = run_gd(log_loss, theta, (x, y), loss_adaptive(5.0, 2), max_steps=200, n_log=500)
+    assert np.any(np.diff(plain.series("log_loss")) > 0)  # the test above is not vacuous
+
+
+def test_stops_at_target_and_records_final_state():
+    model, reparam, log_loss, x, y = xor_problem("ewn")
+    theta = encode(model.init(jax.random.PRNGKey(1)), reparam)
+    rule = backtracking(loss_adaptive(0.01, 5), lr_limit=0.1)
+    result = run_gd(log_loss, theta, (x, y), rule, max_steps=100_000, target_log_loss=-20.0,
+                    record=lambda th: {"a": th["layer1"]["a"]})
+    assert result.status_names() == ["target"]
+    assert -20.5 < result.log_loss[0] <= -20.0
+    assert result.series("step")[-1] == result.steps[0]
+    assert result.series("log_loss")[-1] == result.log_loss[0]
+    np.testing.assert_array_equal(result.series("a")[-1], result.theta["layer1"]["a"][0])
+    assert result.series("a").shape == (result.n_logged[0], 10)
+
+
+def test_seeds_under_vmap_equal_separate_runs():
+    model, reparam, log_loss, x, y = xor_problem("ewn")
+    keys = jax.random.split(jax.random.PRNGKey(5), 3)
+    thetas = jax.vmap(lambda k: encode(model.init(k), reparam))(keys)
+    rule = backtracking(loss_adaptive(0.01, 5), lr_limit=0.1)
+    kwargs = dict(max_steps=5000, target_log_loss=-15.0)
+    batched = run_gd(log_loss, thetas, (x, y), rule, batched=True, **kwargs)
+    for i in range(3):
+        single = run_gd(log_loss, jax.tree.map(lambda a, i=i: a[i], thetas), (x, y), rule, **kwargs)
+        assert single.steps[0] == batched.steps[i]
+        np.testing.assert_allclose(single.theta["layer1"]["v"][0], batched.theta["layer1"]["v"][i],
+                                   rtol=1e-10)
+    assert len(set(batched.steps.tolist())) > 1  # seeds stopped at different steps
+
+
+def test_nonfinite_loss_stops_and_keeps_last_finite_state():
+    def log_loss(theta, x, y):  # finite until theta crosses 1, then NaN
+        return jnp.where(theta["t"][0] < 1.0, -theta["t"][0], jnp.nan)
+
+    theta = {"t": jnp.asarray([0.0])}
+    rule = constant(0.3)
+    # c = 0.3 L, grad = -1: t grows by 0.3 exp(-t) per step and crosses 1 after a few steps
+    result = run_gd(log_loss, theta, (None, None), rule, max_steps=1000, n_log=2000)
+    assert result.status_names() == ["nonfinite"]
+    assert np.isfinite(result.log_loss[0]) and result.theta["t"][0, 0] < 1.0
+    assert result.series("step")[-1] == result.steps[0] > 0
+
+
+def test_log_spaced_steps():
+    steps = log_spaced_steps(10_000, 50)
+    assert steps[0] == 0 and steps[1] == 1 and steps[-1] == 10_000
+    assert np.all(np.diff(steps) > 0) and 40 <= len(steps) <= 51
+
+
+def test_max_steps_must_be_positive():
+    with pytest.raises(ValueError, match="positive"):
+        run_gd(lambda th: th["t"][0], {"t": jnp.zeros(1)}, (), constant(0.1), max_steps=0)
