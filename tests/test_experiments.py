@@ -58,3 +58,15 @@ def test_xor_small_budget():
         assert result.trajectory[f"{name}/neuron_norms"].shape[:1] == (2,)
         assert m["median_cos_w_grad_dominant"] < 0  # gradients point against the weights
     assert set(result.figures) == {"neuron_norms", "relative_norms"}
+
+
+def test_equivalence_experiment():
+    from wnbias.experiments import ewn_equivalence
+
+    config = resolve(ewn_equivalence.Config, {"t_end": "1.0", "gd_steps": "0.004,0.002,0.001"})
+    result = ewn_equivalence.run(config)
+    assert all(c.holds for c in result.claims), [c.measured for c in result.claims]
+    assert result.metrics["max_relative_deviation"]["ewn"] < 1e-6
+    devs = list(result.metrics["gd_deviation"].values())
+    assert devs[0] > devs[1] > devs[2]  # GD converges to the flow as the step shrinks
+    assert 0.8 < result.metrics["gd_order"] < 1.2

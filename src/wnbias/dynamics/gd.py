@@ -12,13 +12,16 @@ accepted steps (``budget``), a non-finite loss under a rule that does not backtr
 (``lr_underflow``). Stopped seeds idle while the others finish.
 
 The trajectory is recorded at log-spaced accepted steps, plus the final state, into fixed
-buffers carried through the scan, so memory does not grow with the number of steps.
+buffers carried through the scan, so memory does not grow with the number of steps. The scan
+runs over the batch of seeds (``vmap`` inside the scan body) so that the rare trajectory writes
+sit behind one real ``lax.cond`` instead of a per-seed select on every step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import jax
@@ -69,6 +72,135 @@ def _finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
 
 
+def _snapshot(state, record):
+    return {
+        "step": state["steps"],
+        "attempt": state["attempts"],
+        "log_loss": state["log_loss"],
+        "lr": state["rule"]["lr"],
+        **record(state["theta"]),
+    }
+
+
+def _write(state, do_write, record, log_steps):
+    """Write the seeds flagged in ``do_write`` into their next trajectory slot.
+
+    Runs on the batched state, and only when some seed writes (log-spaced steps are rare), so
+    the record and the buffer update cost nothing on most steps.
+    """
+    snap = jax.vmap(lambda s: _snapshot(s, record))(state)
+    n_slots = next(iter(state["buf"].values())).shape[1]
+    slot = (jnp.arange(n_slots)[None, :] == state["k"][:, None]) & do_write[:, None]
+    buf = {}
+    for key, b in state["buf"].items():
+        mask = slot.reshape(slot.shape + (1,) * (b.ndim - 2))
+        buf[key] = jnp.where(mask, snap[key][:, None].astype(b.dtype), b)
+    k = state["k"] + do_write
+    return {
+        **state,
+        "buf": buf,
+        "k": k,
+        "next_log": log_steps[jnp.minimum(k, len(log_steps) - 1)],
+        "last_logged": jnp.where(do_write, state["steps"], state["last_logged"]),
+    }
+
+
+def _attempt(state, data, log_loss, rule, limits):
+    """One attempted step of one seed (under vmap); returns the state and whether to log."""
+    max_steps, max_attempts, target = limits
+    running = state["status"] == RUNNING
+    c = rule.scale(state["rule"], state["log_loss"])
+    theta_new = jax.tree.map(lambda p, g: p - c * g, state["theta"], state["grad"])
+    value_new, grad_new = jax.value_and_grad(log_loss)(theta_new, *data)
+    finite = jnp.isfinite(value_new) & _finite(grad_new)
+    accepted = finite & (value_new <= state["log_loss"]) if rule.backtracks else finite
+    accepted = accepted & running
+
+    def pick(new, old):
+        return jax.tree.map(lambda a, b: jnp.where(accepted, a, b), new, old)
+
+    rule_state = jax.tree.map(
+        lambda a, b: jnp.where(running, a, b), rule.update(state["rule"], accepted), state["rule"]
+    )
+    steps = state["steps"] + accepted
+    attempts = state["attempts"] + running
+    log_loss_now = jnp.where(accepted, value_new, state["log_loss"])
+    status = jnp.select(
+        [
+            ~running,
+            ~finite & (not rule.backtracks),
+            log_loss_now <= target,
+            steps >= max_steps,
+            attempts >= max_attempts,
+            rule_state["lr"] < _LR_FLOOR,
+        ],
+        [state["status"], NONFINITE, TARGET, BUDGET, BUDGET, LR_UNDERFLOW],
+        RUNNING,
+    )
+    new = {
+        **state,
+        "theta": pick(theta_new, state["theta"]),
+        "log_loss": log_loss_now,
+        "grad": pick(grad_new, state["grad"]),
+        "rule": rule_state,
+        "steps": steps,
+        "attempts": attempts,
+        "status": status,
+    }
+    on_grid = accepted & (steps == state["next_log"])
+    stopped_now = running & (status != RUNNING) & (steps != state["last_logged"])
+    return new, on_grid | stopped_now
+
+
+@partial(jax.jit, static_argnames=("log_loss", "rule", "record", "data_batched", "chunk"))
+def _run_chunk(state, data, log_steps, limits, *, log_loss, rule, record, data_batched, chunk):
+    data_axes = jax.tree.map(lambda _: 0 if data_batched else None, data)
+    attempt = jax.vmap(
+        lambda s, d: _attempt(s, d, log_loss, rule, limits), in_axes=(0, data_axes)
+    )
+
+    def body(state, _):
+        state, do_write = attempt(state, data)
+        state = jax.lax.cond(
+            jnp.any(do_write),
+            lambda s: _write(s, do_write, record, log_steps),
+            lambda s: s,
+            state,
+        )
+        return state, None
+
+    return jax.lax.scan(body, state, None, length=chunk)[0]
+
+
+@partial(jax.jit, static_argnames=("log_loss", "rule", "record", "data_batched", "n_slots"))
+def _init(theta, data, log_steps, target, *, log_loss, rule, record, data_batched, n_slots):
+    data_axes = jax.tree.map(lambda _: 0 if data_batched else None, data)
+
+    def one(theta, data):
+        value, grad = jax.value_and_grad(log_loss)(theta, *data)
+        finite = jnp.isfinite(value) & _finite(grad)
+        return {
+            "theta": theta, "log_loss": value, "grad": grad, "rule": rule.init(),
+            "steps": jnp.asarray(0), "attempts": jnp.asarray(0),
+            "status": jnp.where(~finite, NONFINITE, jnp.where(value <= target, TARGET, RUNNING)),
+            "k": jnp.asarray(0), "next_log": log_steps[0], "last_logged": jnp.asarray(-1),
+        }
+
+    state = jax.vmap(one, in_axes=(0, data_axes))(theta, data)
+    snap = jax.vmap(lambda s: _snapshot(s, record))(state)
+
+    def empty(v):
+        fill = -1 if jnp.issubdtype(v.dtype, jnp.integer) else jnp.nan
+        return jnp.full((v.shape[0], n_slots, *v.shape[1:]), fill, v.dtype)
+
+    state["buf"] = {key: empty(v) for key, v in snap.items()}
+    return _write(state, jnp.ones(state["k"].shape, bool), record, log_steps)
+
+
+def _no_record(theta) -> dict:
+    return {}
+
+
 def run_gd(
     log_loss: Callable[..., jax.Array],
     theta0,
@@ -89,7 +221,9 @@ def run_gd(
 
     ``batched``: ``theta0`` carries a leading seed axis and the seeds run together under
     ``vmap``; ``data_batched``: the data carry it too (otherwise they are shared).
-    ``record(theta)`` returns small arrays logged with the trajectory.
+    ``record(theta)`` returns small arrays logged with the trajectory; it is evaluated only at
+    the logged steps. Compiled code is reused across calls with the same ``log_loss``, ``rule``
+    and ``record`` objects and the same shapes.
     """
     if max_steps < 1:
         raise ValueError(f"max_steps must be a positive integer, got {max_steps}")
@@ -99,112 +233,13 @@ def run_gd(
             data = jax.tree.map(lambda a: a[None], data)
     max_attempts = max_attempts or 10 * max_steps + 10_000
     log_steps = jnp.asarray(log_spaced_steps(max_steps, n_log))
-    n_slots = len(log_steps) + 1
-    record = record or (lambda theta: {})
-    value_and_grad = jax.value_and_grad(log_loss)
-
-    def snapshot(state):
-        return {
-            "step": state["steps"],
-            "attempt": state["attempts"],
-            "log_loss": state["log_loss"],
-            "lr": state["rule"]["lr"],
-            **record(state["theta"]),
-        }
-
-    def write(state, do_write):
-        k = jnp.minimum(state["k"], n_slots - 1)
-        snap = snapshot(state)
-        buf = {
-            key: b.at[k].set(jnp.where(do_write, snap[key].astype(b.dtype), b[k]))
-            for key, b in state["buf"].items()
-        }
-        return {
-            **state,
-            "buf": buf,
-            "k": state["k"] + do_write,
-            "last_logged": jnp.where(do_write, state["steps"], state["last_logged"]),
-        }
-
-    def init(theta, data):
-        value, grad = value_and_grad(theta, *data)
-        rule_state = rule.init()
-        finite = jnp.isfinite(value) & _finite(grad)
-        status = jnp.where(
-            ~finite, NONFINITE, jnp.where(value <= target_log_loss, TARGET, RUNNING)
-        )
-        state = {
-            "theta": theta, "log_loss": value, "grad": grad, "rule": rule_state,
-            "steps": jnp.asarray(0), "attempts": jnp.asarray(0), "status": status,
-            "k": jnp.asarray(0), "last_logged": jnp.asarray(-1),
-        }
-        snap = snapshot({**state, "buf": None})
-        state["buf"] = {
-            key: jnp.full((n_slots, *jnp.shape(v)), -1 if jnp.issubdtype(
-                jnp.asarray(v).dtype, jnp.integer) else jnp.nan, jnp.asarray(v).dtype)
-            for key, v in snap.items()
-        }
-        return write(state, jnp.asarray(True))
-
-    def attempt(state, data):
-        running = state["status"] == RUNNING
-        c = rule.scale(state["rule"], state["log_loss"])
-        theta_new = jax.tree.map(lambda p, g: p - c * g, state["theta"], state["grad"])
-        value_new, grad_new = value_and_grad(theta_new, *data)
-        finite = jnp.isfinite(value_new) & _finite(grad_new)
-        accepted = finite & (value_new <= state["log_loss"]) if rule.backtracks else finite
-        accepted = accepted & running
-
-        def pick(new, old):
-            return jax.tree.map(lambda a, b: jnp.where(accepted, a, b), new, old)
-
-        rule_state = jax.tree.map(
-            lambda a, b: jnp.where(running, a, b), rule.update(state["rule"], accepted),
-            state["rule"],
-        )
-        steps = state["steps"] + accepted
-        attempts = state["attempts"] + running
-        log_loss_now = jnp.where(accepted, value_new, state["log_loss"])
-        status = jnp.select(
-            [
-                ~running,
-                ~finite & (not rule.backtracks),
-                log_loss_now <= target_log_loss,
-                steps >= max_steps,
-                attempts >= max_attempts,
-                rule_state["lr"] < _LR_FLOOR,
-            ],
-            [state["status"], NONFINITE, TARGET, BUDGET, BUDGET, LR_UNDERFLOW],
-            RUNNING,
-        )
-        state = {
-            **state,
-            "theta": pick(theta_new, state["theta"]),
-            "log_loss": log_loss_now,
-            "grad": pick(grad_new, state["grad"]),
-            "rule": rule_state,
-            "steps": steps,
-            "attempts": attempts,
-            "status": status,
-        }
-        k = jnp.minimum(state["k"], len(log_steps) - 1)
-        on_grid = accepted & (steps == log_steps[k])
-        stopped_now = running & (status != RUNNING) & (steps != state["last_logged"])
-        return write(state, on_grid | stopped_now), None
-
-    data_axes = jax.tree.map(lambda _: 0 if data_batched else None, data)
-
-    @jax.jit
-    def run_chunk(state, data):
-        def one(state, data):
-            return jax.lax.scan(lambda s, _: attempt(s, data), state, None, length=chunk)[0]
-
-        return jax.vmap(one, in_axes=(0, data_axes))(state, data)
-
-    state = jax.jit(jax.vmap(init, in_axes=(0, data_axes)))(theta0, data)
+    statics = dict(log_loss=log_loss, rule=rule, record=record or _no_record,
+                   data_batched=data_batched)
+    limits = (jnp.asarray(max_steps), jnp.asarray(max_attempts), jnp.asarray(target_log_loss))
+    state = _init(theta0, data, log_steps, limits[2], n_slots=len(log_steps) + 1, **statics)
     with tqdm(total=max_steps, disable=not progress, desc="GD steps", leave=False) as bar:
         while bool(jnp.any(state["status"] == RUNNING)):
-            state = run_chunk(state, data)
+            state = _run_chunk(state, data, log_steps, limits, chunk=chunk, **statics)
             running = np.asarray(state["status"]) == RUNNING
             done_steps = np.asarray(state["steps"])[running].min() if running.any() else max_steps
             bar.update(int(done_steps) - bar.n)

@@ -1,0 +1,174 @@
+"""ewn-equivalence: EWN gradient flow is unnormalized flow with per-neuron rate ||w_u||^2.
+
+Morwani & Ramaswamy's equivalence theorem (PAPERS.md §1.4, §7 item 1): from the same w0 with
+||v_u(0)|| = 1, gradient flow in EWN's (a, v) and the unnormalized flow dw_u/dt =
+-||w_u||^2 grad_u L trace the same w(t), and ||v_u|| stays constant. Likewise SWN's flow is
+the unnormalized flow with radial rate 1 and tangential rate ||w_u||^2. A small 2-layer relu^2
+net on random data, exponential loss, integrated in t with tight tolerances. Then GD with step
+eta on the EWN parameters is compared with the flow at the same time T = eta * steps: the
+deviation shrinks like eta (first order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..config import field
+from ..dynamics.flow import run_flow
+from ..dynamics.gd import run_gd
+from ..dynamics.preconditioners import ewn_rate, swn_rate
+from ..dynamics.schedules import constant
+from ..losses import get_loss
+from ..nets import mlp
+from ..objective import make_log_loss
+from ..reparam import decode, encode, get_reparam
+from .base import Claim, Experiment, Result
+from .common import as_dtype, check_finite
+from .flow_options import SOLVERS, get_solver
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = field(0, doc="random seed of data and initial weights")
+    dim: int = field(3, positive=True, doc="input dimension")
+    width: int = field(6, positive=True, doc="hidden neurons")
+    n_points: int = field(8, positive=True, doc="training points")
+    t_end: float = field(3.0, positive=True, doc="horizon T of the flow")
+    solver: str = field("tsit5", choices=tuple(SOLVERS), doc="diffrax solver")
+    rtol: float = field(1e-10, positive=True, doc="solver relative tolerance")
+    atol: float = field(1e-12, positive=True, doc="solver absolute tolerance")
+    gd_steps: tuple[float, ...] = field(
+        (0.01, 0.005, 0.0025, 0.00125), positive=True, doc="GD step sizes compared with the flow"
+    )
+    dtype: str = field("float64", choices=("float64",), doc="precision (float64 only here)")
+
+
+def _problem(config: Config):
+    kx, kt, kw = jax.random.split(jax.random.PRNGKey(config.seed), 3)
+    x = jax.random.normal(kx, (config.n_points, config.dim))
+    y = jnp.sign(x @ jax.random.normal(kt, (config.dim,)))
+    model = mlp((config.dim, config.width, 1), "relu2")
+    return model, model.init(kw), as_dtype(x, config.dtype), as_dtype(y, config.dtype)
+
+
+def _max_relative_deviation(a: dict, b: dict) -> float:
+    """max over saved times of ||a(t) - b(t)|| / ||b(t)||, all layers stacked."""
+    diff = sum(np.sum((a[k] - b[k]) ** 2, axis=(-2, -1)) for k in a)
+    size = sum(np.sum(b[k] ** 2, axis=(-2, -1)) for k in b)
+    return float(np.max(np.sqrt(diff / size)))
+
+
+def run(config: Config, progress: bool = False) -> Result:
+    model, w0, x, y = _problem(config)
+    loss = get_loss("exponential")
+    solver = get_solver(config.solver)
+    opts = dict(clock="time", t_end=config.t_end, solver=solver, rtol=config.rtol,
+                atol=config.atol, n_save=60, progress=progress)
+
+    flows, v_drift = {}, {}
+    for name in ("ewn", "swn"):
+        reparam = get_reparam(name)
+
+        def record(theta, r=reparam):
+            out = {f"w/{k}": v for k, v in decode(theta, r).items()}
+            out["v_norm_deviation"] = jnp.max(jnp.stack([
+                jnp.max(jnp.abs(jnp.linalg.norm(t["v"], axis=-1) - 1)) for t in theta.values()
+            ]))
+            return out
+
+        flows[name] = run_flow(make_log_loss(model, reparam, loss), encode(w0, reparam), (x, y),
+                               record=record, **opts)
+        v_drift[name] = float(np.max(flows[name].trajectory["v_norm_deviation"]))
+    plain_loss = make_log_loss(model, get_reparam("plain"), loss)
+    plain0 = encode(w0, get_reparam("plain"))
+    for name, rate in (("ewn", ewn_rate), ("swn", swn_rate)):
+        flows[f"plain+{name}-rate"] = run_flow(
+            plain_loss, plain0, (x, y), preconditioner=rate,
+            record=lambda th: {f"w/{k}": v["w"] for k, v in th.items()}, **opts,
+        )
+
+    def path(result):
+        return {k: v for k, v in result.trajectory.items() if k.startswith("w/")}
+
+    deviation = {n: _max_relative_deviation(path(flows[n]), path(flows[f"plain+{n}-rate"]))
+                 for n in ("ewn", "swn")}
+    gd = _gd_against_flow(config, model, w0, x, y, loss, flows["ewn"])
+    trajectory = {f"{n}/{k}": v for n, f in flows.items() for k, v in f.trajectory.items()}
+    trajectory.update({"gd/step_size": np.asarray(config.gd_steps), "gd/deviation": gd["dev"]})
+    metrics = {
+        "max_relative_deviation": deviation,
+        "max_v_norm_deviation": v_drift,
+        "log_loss_at_t_end": {n: f.log_loss for n, f in flows.items()},
+        "solver_steps": {n: f.num_steps for n, f in flows.items()},
+        "function_evaluations": {n: f.nfe for n, f in flows.items()},
+        "gd_deviation": dict(zip(map(str, config.gd_steps), gd["dev"].tolist(), strict=True)),
+        "gd_order": gd["order"],
+    }
+    tol = 1e-6
+    claims = [
+        Claim("EWN flow = unnormalized flow with per-neuron rate ||w_u||^2",
+              "the same path w(t) (equivalence theorem)",
+              f"max relative deviation over the path {deviation['ewn']:.1e}",
+              deviation["ewn"] < tol),
+        Claim("||v_u|| is conserved by the EWN flow", "d||v_u||/dt = 0",
+              f"max | ||v_u|| - 1 | = {v_drift['ewn']:.1e}", v_drift["ewn"] < tol),
+        Claim("SWN flow = radial rate 1, tangential rate ||w_u||^2",
+              "the same path w(t)", f"max relative deviation {deviation['swn']:.1e}",
+              deviation["swn"] < tol),
+        Claim("||v_u|| is conserved by the SWN flow", "d||v_u||/dt = 0",
+              f"max | ||v_u|| - 1 | = {v_drift['swn']:.1e}", v_drift["swn"] < tol),
+        Claim("GD approaches the EWN flow at first order in the step",
+              "deviation O(step)",
+              f"fitted order {gd['order']:.2f} (deviations "
+              + ", ".join(f"{d:.1e}" for d in gd["dev"]) + ")",
+              0.8 <= gd["order"] <= 1.2),
+    ]
+    return Result(metrics, claims, trajectory, {"gd_vs_flow": _figure(config, gd)})
+
+
+def _gd_against_flow(config, model, w0, x, y, loss, ewn_flow) -> dict:
+    """GD with step eta for T/eta steps against the flow at T, for each eta."""
+    reparam = get_reparam("ewn")
+    log_loss = make_log_loss(model, reparam, loss)
+    target = {k[2:]: v[-1] for k, v in ewn_flow.trajectory.items() if k.startswith("w/")}
+    devs = []
+    for eta in config.gd_steps:
+        steps = int(round(config.t_end / eta))
+        result = run_gd(log_loss, encode(w0, reparam), (x, y), constant(eta), max_steps=steps,
+                        n_log=2)
+        check_finite(result, "ewn-equivalence (GD)", None)
+        w = decode(jax.tree.map(lambda a: a[0], result.theta), reparam)
+        devs.append(_max_relative_deviation(
+            {k: np.asarray(v)[None] for k, v in w.items()},
+            {k: np.asarray(v)[None] for k, v in target.items()},
+        ))
+    devs = np.asarray(devs)
+    order = float(np.polyfit(np.log(config.gd_steps), np.log(devs), 1)[0])
+    return {"dev": devs, "order": order}
+
+
+def _figure(config, gd):
+    fig, ax = plt.subplots(figsize=(4.5, 3.6))
+    steps = np.asarray(config.gd_steps)
+    ax.loglog(steps, gd["dev"], "o-", label="GD vs flow at T")
+    ax.loglog(steps, gd["dev"][0] * steps / steps[0], "k--", lw=1, label="slope 1")
+    ax.set_xlabel("GD step size")
+    ax.set_ylabel("||w_GD(T) - w_flow(T)|| / ||w_flow(T)||")
+    ax.set_title(f"EWN: GD -> flow, fitted order {gd['order']:.2f}")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+EXPERIMENT = Experiment(
+    name="ewn-equivalence",
+    title="EWN flow = adaptive-rate unnormalized flow; GD -> flow",
+    paper="Morwani & Ramaswamy (ALT 2022), equivalence theorem (PAPERS.md §7 item 1)",
+    config=Config,
+    run=run,
+)

@@ -1,0 +1,98 @@
+"""Gradient flow against closed forms, conserved quantities and its own failure modes."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import wnbias as wb
+from wnbias.dynamics.flow import run_flow
+from wnbias.dynamics.preconditioners import ewn_rate, swn_rate
+
+X, Y = jnp.array([[2.0, 1.0]]), jnp.ones(1)
+W0 = np.array([1.0, 1.0])
+
+
+def simple_traj(name):
+    model = wb.coordinate_linear(2)
+    reparam = wb.get_reparam(name)
+    log_loss = wb.make_log_loss(model, reparam, wb.get_loss("exponential"))
+    theta0 = wb.encode({"w": jnp.asarray(W0)[:, None]}, reparam)
+    return log_loss, theta0, lambda th: {"w": wb.decode(th, reparam)["w"][:, 0]}
+
+
+@pytest.mark.parametrize("clock", ["log_loss", "time"])
+def test_unnormalized_flow_matches_closed_form(clock):
+    """f' = |x|^2 e^-f, so e^f(t) = e^f0 + |x|^2 t and w(t) = w0 + (f - f0) x/|x|^2."""
+    log_loss, theta0, record = simple_traj("plain")
+    kwargs = {"target_log_loss": -300.0} if clock == "log_loss" else {"t_end": 1e4}
+    result = run_flow(log_loss, theta0, (X, Y), clock=clock, record=record, **kwargs)
+    assert result.status == "target"
+    t, w = result.trajectory["t"], result.trajectory["w"]
+    f = np.log(np.exp(3.0) + 5.0 * t)
+    expected = W0 + ((f - 3.0) / 5.0)[:, None] * np.array([2.0, 1.0])
+    np.testing.assert_allclose(w, expected, rtol=1e-6)
+    np.testing.assert_allclose(result.trajectory["log_loss"], -f, rtol=1e-6)
+    if clock == "log_loss":
+        assert result.log_loss == pytest.approx(-300.0)
+        # t is carried as u = log(1 + t): its relative error is u's absolute error, ~ rtol * 300
+        assert result.time == pytest.approx((np.exp(300.0) - np.exp(3.0)) / 5.0, rel=2e-5)
+        assert result.num_steps < 500  # the log-loss clock makes e^300 a bounded interval
+    assert result.nfe == 1 + 6 * result.num_steps  # Tsit5: 7 stages, first same as last
+
+
+def test_ewn_flow_conserves_its_closed_form_invariant():
+    """EWN: d(1/w_i)/dt = -x_i e^-f, so (1/w0_i - 1/w_i)/x_i is the same S(t) for all i."""
+    log_loss, theta0, record = simple_traj("ewn")
+    result = run_flow(log_loss, theta0, (X, Y), target_log_loss=-300.0, record=record)
+    w = result.trajectory["w"]
+    s = (1.0 / W0 - 1.0 / w) / np.array([2.0, 1.0])
+    np.testing.assert_allclose(s[:, 0], s[:, 1], rtol=1e-7, atol=1e-10)
+    assert w[-1, 1] == pytest.approx(2.0, rel=1e-2) and w[-1, 1] < 2.0  # the off-axis limit
+
+
+@pytest.mark.parametrize(("name", "rate"), [("ewn", ewn_rate), ("swn", swn_rate)])
+def test_normalized_flow_equals_preconditioned_unnormalized_flow(name, rate):
+    model = wb.mlp((3, 4, 1), "relu2")
+    import jax
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (6, 3))
+    y = jnp.sign(x[:, 0] + 0.3)
+    w0 = model.init(jax.random.PRNGKey(1))
+    loss = wb.get_loss("exponential")
+    reparam, plain = wb.get_reparam(name), wb.get_reparam("plain")
+    opts = dict(clock="time", t_end=2.0, rtol=1e-11, atol=1e-13, n_save=20)
+    normalized = run_flow(wb.make_log_loss(model, reparam, loss), wb.encode(w0, reparam), (x, y),
+                          record=lambda th: wb.decode(th, reparam), **opts)
+    adaptive = run_flow(wb.make_log_loss(model, plain, loss), wb.encode(w0, plain), (x, y),
+                        preconditioner=rate, record=lambda th: wb.decode(th, plain), **opts)
+    for layer in w0:
+        a, b = normalized.trajectory[layer], adaptive.trajectory[layer]
+        assert np.max(np.linalg.norm(a - b, axis=(1, 2)) / np.linalg.norm(b, axis=(1, 2))) < 1e-6
+    v = normalized.theta["layer1"]["v"]
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-8)
+
+
+def test_solver_failure_keeps_trajectory_and_says_what_to_change():
+    log_loss, theta0, record = simple_traj("ewn")
+    result = run_flow(log_loss, theta0, (X, Y), target_log_loss=-300.0, record=record,
+                      max_steps=5)
+    assert result.status == "solver_failure"
+    assert "log-loss" in result.message and "raise max_steps" in result.message
+    assert len(result.trajectory["w"]) >= 1 and result.log_loss > -300.0
+
+
+def test_time_budget_stops_early():
+    log_loss, theta0, record = simple_traj("plain")
+    result = run_flow(log_loss, theta0, (X, Y), target_log_loss=-300.0, t_max=1e6)
+    assert result.status == "time_budget"
+    assert 1e6 <= result.time < 1e7 and -20 < result.log_loss < -10
+
+
+def test_bad_clock_arguments():
+    log_loss, theta0, _ = simple_traj("plain")
+    with pytest.raises(ValueError, match="allowed: log_loss, time"):
+        run_flow(log_loss, theta0, (X, Y), clock="s", target_log_loss=-1.0)
+    with pytest.raises(ValueError, match="target_log_loss below"):
+        run_flow(log_loss, theta0, (X, Y), target_log_loss=0.0)
+    with pytest.raises(ValueError, match="t_end"):
+        run_flow(log_loss, theta0, (X, Y), clock="time")
