@@ -70,3 +70,37 @@ def test_equivalence_experiment():
     devs = list(result.metrics["gd_deviation"].values())
     assert devs[0] > devs[1] > devs[2]  # GD converges to the flow as the step shrinks
     assert 0.8 < result.metrics["gd_order"] < 1.2
+
+
+@pytest.mark.parametrize("dynamics", ["gd", "flow"])
+def test_lin_sep_small_budget(dynamics):
+    from wnbias.experiments import ewn_lin_sep
+
+    config = resolve(ewn_lin_sep.Config, {
+        "dynamics": dynamics, "target_log_loss": "-40", "scatter_log_losses": "-30,-35,-40",
+    })
+    result = ewn_lin_sep.run(config)
+    names = [c.name for c in result.claims]
+    assert any("slope -1" in n for n in names) and any("slope +1" in n for n in names)
+    for name in ("ewn", "swn"):
+        m = result.metrics[name]
+        assert -60 < m["final_log_loss"] <= -40 + 1e-6  # one GD step may overshoot the target
+        assert len(m["final_neuron_norms"]) == 9  # 8 hidden neurons + the output neuron
+        assert m["final_loss_direction"][1] < 1e-3  # the non-support point of the authors' data
+        assert -1 - 1e-12 <= m["final_cos_grad_gtilde"] < -0.99
+        assert m["normalized_margin_final"] > m["normalized_margin_initial"]
+    if dynamics == "gd":
+        assert all(result.metrics[n]["status"] == "target" for n in ("ewn", "swn"))
+    else:
+        assert result.metrics["ewn"]["solver_steps"] < 2000
+
+
+def test_lin_sep_data_is_the_authors():
+    from wnbias.data.synthetic import conv_rate_points, lin_sep_points
+
+    x, y, x_test, _ = lin_sep_points(2137)
+    np.testing.assert_allclose(x[[0, 2]], [[1, 1], [-1, 1]])
+    assert np.all(y[:2] == -1) and np.all(y[2:] == 1) and len(x_test) == 100
+    x, y, _, _, w_init = conv_rate_points(6782)
+    initial_bce = np.sum(np.log1p(np.exp(-y * (x @ w_init))))
+    assert initial_bce == pytest.approx(3.772, abs=5e-4)  # the authors' logged initial loss

@@ -9,9 +9,17 @@ class ConfigError(UserError, ValueError):
     """An unknown config key, or a value of the wrong type or range."""
 
 
-class NonFiniteLossError(UserError):
-    """The loss became NaN or infinite; ``partial`` holds what was computed until then."""
+class RunStopped(UserError):
+    """A run stopped before its end; ``partial`` holds the trajectory computed until then."""
 
     def __init__(self, message: str, partial=None):
         super().__init__(message)
         self.partial = partial
+
+
+class NonFiniteLossError(RunStopped):
+    """The loss became NaN or infinite."""
+
+
+class SolverFailure(RunStopped):
+    """The ODE solver gave up (step size underflow, max_steps)."""

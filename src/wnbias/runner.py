@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from . import store  # noqa: E402
 from .config import resolve, to_dict  # noqa: E402
-from .errors import NonFiniteLossError  # noqa: E402
+from .errors import RunStopped  # noqa: E402
 from .experiments import get_experiment  # noqa: E402
 from .report import run_report  # noqa: E402
 
@@ -56,7 +56,7 @@ def run_experiment(
     store.write_json(run_dir / "config.json", {"experiment": name, **config_dict})
     try:
         result = experiment.run(config, progress)
-    except NonFiniteLossError as error:
+    except RunStopped as error:
         if error.partial:
             store.write_npz(run_dir / "trajectory.npz", error.partial)
         store.write_json(run_dir / "failure.json", {"error": str(error)})

@@ -34,7 +34,8 @@ CLOCKS = ("log_loss", "time")
 class FlowResult:
     """The solve: final theta, the saved trajectory and solver statistics.
 
-    ``trajectory`` has ``t``, ``log_loss`` and the ``record`` keys, each of length
+    ``trajectory`` has ``t``, ``log1p_t`` (log(1 + t), finite where t overflows float64
+    beyond log-loss -709), ``log_loss`` and the ``record`` keys, each of length
     ``n_saved`` (the grid points reached, then the final state). ``status`` is ``target``
     (the target log-loss or the horizon was reached), ``time_budget`` (t reached ``t_max``) or
     ``solver_failure`` (``message`` says where and what to change). ``nfe`` counts
@@ -119,10 +120,12 @@ def run_flow(
 
         s0, s1 = -log_loss0, -target_log_loss
         grid = np.linspace(s0, s1, n_save)
-        event = diffrax.Event(lambda lam, state, args, **kw: jnp.expm1(state["u"]) >= t_max)
+        u_max = np.log1p(t_max)  # compare in u: t itself overflows past log-loss -709
+        event = diffrax.Event(lambda lam, state, args, **kw: state["u"] >= u_max)
 
         def observe(lam, state, args):
-            return {"t": jnp.expm1(state["u"]), "log_loss": -lam, **record(state["theta"])}
+            return {"t": jnp.expm1(state["u"]), "log1p_t": state["u"], "log_loss": -lam,
+                    **record(state["theta"])}
     else:
         if t_end is None or not t_end > 0:
             raise ValueError("clock='time' needs a positive t_end")
@@ -141,7 +144,7 @@ def run_flow(
         )
 
         def observe(t, state, args):
-            return {"t": t, "log_loss": log_loss(state["theta"], *data),
+            return {"t": t, "log1p_t": jnp.log1p(t), "log_loss": log_loss(state["theta"], *data),
                     **record(state["theta"])}
 
     state0 = {"theta": theta0, "u": jnp.zeros(())}

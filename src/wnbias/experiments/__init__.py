@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from ..errors import UserError
-from . import ewn_equivalence, ewn_simple_traj, ewn_xor
+from . import ewn_equivalence, ewn_lin_sep, ewn_simple_traj, ewn_xor
 from .base import Claim, Experiment, Result
 
-EXPERIMENTS: dict[str, Experiment] = {
-    m.EXPERIMENT.name: m.EXPERIMENT for m in (ewn_simple_traj, ewn_xor, ewn_equivalence)
-}
+_MODULES = (ewn_simple_traj, ewn_xor, ewn_lin_sep, ewn_equivalence)
+EXPERIMENTS: dict[str, Experiment] = {m.EXPERIMENT.name: m.EXPERIMENT for m in _MODULES}
 
 
 def get_experiment(name: str) -> Experiment:

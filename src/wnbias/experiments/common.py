@@ -1,14 +1,18 @@
-"""Helpers shared by the experiments: dtypes, seeds, the EWN paper's GD schedule."""
+"""Helpers shared by the experiments: dtypes, seeds, the EWN paper's GD schedule, training."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..dynamics.gd import STATUS_NAMES, GDResult
+from ..dynamics.flow import run_flow
+from ..dynamics.gd import STATUS_NAMES, GDResult, run_gd
 from ..dynamics.schedules import StepRule, backtracking, loss_adaptive
-from ..errors import NonFiniteLossError
+from ..errors import NonFiniteLossError, SolverFailure
 
 DTYPES = ("float64", "float32")
 
@@ -44,3 +48,46 @@ def check_finite(result: GDResult, label: str, partial) -> None:
             "lower the learning rate (lr / lr_limit) or use float64",
             partial=partial,
         )
+
+
+@dataclass(frozen=True)
+class Path:
+    """One trained run, by GD or by gradient flow, in a form the experiments share.
+
+    ``series[key]`` holds the recorded values along the run (``log_loss`` always, and ``clock``:
+    the GD step or the flow time t); ``counts`` the work done (GD steps and attempts, or solver
+    steps, function evaluations and the final t).
+    """
+
+    series: dict[str, np.ndarray]
+    theta: Any
+    status: str
+    counts: dict[str, float]
+
+
+def train(
+    log_loss, theta0, data, *, dynamics: str, label: str, rule: StepRule | None = None,
+    target_log_loss: float, max_steps: int, record, n_log: int = 400, flow: dict | None = None,
+    progress: bool = False,
+) -> Path:
+    """Train one run by ``dynamics="gd"`` (with ``rule``) or ``"flow"`` (diffrax, log-loss clock).
+
+    Raises :class:`NonFiniteLossError` or :class:`SolverFailure` with the trajectory so far.
+    """
+    if dynamics == "gd":
+        result = run_gd(log_loss, theta0, data, rule, max_steps=max_steps,
+                        target_log_loss=target_log_loss, record=record, n_log=n_log,
+                        progress=progress)
+        series = {k: result.series(k) for k in result.trajectory}
+        series["clock"] = series["step"]
+        check_finite(result, label, series)
+        return Path(series, jax.tree.map(lambda a: a[0], result.theta), result.status_names()[0],
+                    {"steps": int(result.steps[0]), "attempts": int(result.attempts[0])})
+    solved = run_flow(log_loss, theta0, data, clock="log_loss", target_log_loss=target_log_loss,
+                      record=record, n_save=n_log, progress=progress, **(flow or {}))
+    series = {**solved.trajectory, "clock": solved.trajectory["t"]}
+    if solved.status == "solver_failure":
+        raise SolverFailure(f"{label}: {solved.message}", partial=series)
+    return Path(series, solved.theta, solved.status,
+                {"solver_steps": solved.num_steps, "function_evaluations": solved.nfe,
+                 "time": solved.time})

@@ -1,0 +1,277 @@
+"""ewn-lin-sep: EWN's and SWN's asymptotic weight-gradient relations (Morwani & Ramaswamy, E1.1).
+
+Four points in R^2 (the authors' data, seed 2137), a 2-layer relu^2 net with 8 hidden neurons and
+no bias (3-homogeneous), WN on both layers, so that the scalar output layer is one 8-d neuron.
+Logistic loss, trained to log-loss -300 by the authors' GD schedule (frac 30, lr = lr_limit =
+0.01) or by gradient flow. As the loss goes to 0 (PAPERS.md §1.5):
+
+- the per-example loss direction l/||l|| converges and a non-support point's share goes to 0;
+- cos(w_u, grad_u L) -> -1 for every non-vanishing neuron;
+- EWN: ||w_u|| ||grad_u L|| is equal across non-vanishing neurons (log||grad|| against log||w||
+  has slope -1); SWN: ||grad_u L|| / ||w_u|| is equal (slope +1), the max-margin KKT condition;
+- the normalized margin min_i y_i f(x_i)/||w||^3 converges;
+- EWN reaches log-loss -300 in far fewer GD steps than SWN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..config import field
+from ..data.synthetic import lin_sep_points
+from ..losses import get_loss
+from ..measure.margin import normalized_margin
+from ..nets import mlp
+from ..objective import make_log_loss
+from ..reparam import REPARAMS, decode, encode, get_reparam
+from .base import Claim, Experiment, Result
+from .common import DTYPES, as_dtype, paper_schedule, train
+from .flow_options import SOLVERS, get_solver
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = field(2137, doc="seed of the data (the authors' draws) and the initial weights")
+    width: int = field(8, positive=True, doc="hidden neurons")
+    parameterizations: tuple[str, ...] = field(
+        ("swn", "ewn"), choices=tuple(REPARAMS), doc="parameterizations to compare"
+    )
+    dynamics: str = field("gd", choices=("gd", "flow"), doc="the authors' GD, or gradient flow")
+    lr: float = field(0.01, positive=True, doc="initial learning rate (GD)")
+    frac: float = field(30.0, nonnegative=True, doc="eta = lr L^-(1-1/frac) (GD)")
+    lr_limit: float = field(0.01, positive=True, doc="cap of the backtracking learning rate")
+    grow: float = field(1.1, positive=True, doc="lr factor after an accepted step")
+    shrink: float = field(1.1, positive=True, doc="lr divisor after a rejected step")
+    backtrack: bool = field(True, doc="undo loss-raising steps and adapt lr (the authors' rule)")
+    target_log_loss: float = field(-300.0, doc="stop at this log-loss")
+    max_steps: int = field(40000, positive=True, doc="GD step budget")
+    scatter_log_losses: tuple[float, ...] = field(
+        (-200.0, -250.0, -300.0), doc="log-losses of the log||grad|| vs log||w|| scatter"
+    )
+    dominance_threshold: float = field(
+        0.25, positive=True, doc="non-vanishing neuron: norm >= this times the largest, and"
+    )
+    vanishing_exponent: float = field(
+        -0.15, doc="... relative norm decaying slower than (-log L)^this over the late phase"
+    )
+    solver: str = field("tsit5", choices=tuple(SOLVERS), doc="diffrax solver (flow)")
+    rtol: float = field(1e-8, positive=True, doc="solver relative tolerance (flow)")
+    atol: float = field(1e-10, positive=True, doc="solver absolute tolerance (flow)")
+    dtype: str = field("float64", choices=DTYPES, doc="floating-point precision")
+
+
+def _recorder(model, reparam, loss, x, y):
+    """Everything the claims need, at one point of the run (evaluated only at logged steps)."""
+
+    def f_of(weights):
+        return model.apply(weights, x)
+
+    def record(theta):
+        weights = decode(theta, reparam)
+        log_l, grad = jax.value_and_grad(lambda w: loss.log_total(f_of(w), y))(weights)
+        # per-neuron scalars of all layers (layers differ in fan-in)
+        w_norm = jnp.concatenate([jnp.linalg.norm(weights[k], axis=1) for k in weights])
+        g_norm = jnp.concatenate([jnp.linalg.norm(grad[k], axis=1) for k in weights])
+        dots = jnp.concatenate([jnp.sum(weights[k] * grad[k], axis=1) for k in weights])
+        per_example = loss.log_per_example(f_of(weights), y)
+        direction = jnp.exp(per_example - jnp.max(per_example))
+        jac = jax.jacobian(f_of)(weights)  # (n, neurons, fan_in) per layer
+        return {
+            "neuron_norm": w_norm,
+            # log||grad_u L|| = log||grad_u log L|| + log L: finite where L underflows
+            "log_grad_norm": jnp.log(g_norm) + log_l,
+            "cos_w_grad": dots / (w_norm * g_norm),
+            "loss_direction": direction / jnp.linalg.norm(direction),
+            "normalized_margin": normalized_margin(model, loss, weights, x, y),
+            "grad": jnp.concatenate([g.ravel() for g in grad.values()]),
+            "example_grads": jnp.concatenate([j.reshape(len(x), -1) for j in jac.values()], 1),
+        }
+
+    return record
+
+
+def run(config: Config, progress: bool = False) -> Result:
+    x_np, y_np, _, _ = lin_sep_points(config.seed)
+    x, y = as_dtype(x_np, config.dtype), as_dtype(y_np, config.dtype)
+    model = mlp((2, config.width, 1), "relu2")
+    loss = get_loss("logistic")
+    weights0 = model.init(jax.random.PRNGKey(config.seed), dtype=jnp.dtype(config.dtype))
+    rule = paper_schedule(config.lr, config.frac, config.lr_limit, config.grow, config.shrink,
+                          config.backtrack)
+    flow = dict(solver=get_solver(config.solver), rtol=config.rtol, atol=config.atol)
+
+    paths, trajectory, metrics = {}, {}, {}
+    for name in config.parameterizations:
+        reparam = get_reparam(name)
+        path = train(
+            make_log_loss(model, reparam, loss), encode(weights0, reparam), (x, y),
+            dynamics=config.dynamics, label=f"ewn-lin-sep ({name})", rule=rule,
+            target_log_loss=config.target_log_loss, max_steps=config.max_steps,
+            record=_recorder(model, reparam, loss, x, y), flow=flow, progress=progress,
+        )
+        paths[name] = path
+        trajectory.update({f"{name}/{k}": v for k, v in path.series.items()})
+        metrics[name] = {"status": path.status, **path.counts,
+                         **_analyse(config, path.series, y_np)}
+    metrics["x_train"], metrics["y_train"] = x_np.tolist(), y_np.tolist()
+    claims = _claims(config, metrics)
+    figures = {"asymptotics": _figure(config, paths, metrics)}
+    return Result(metrics, claims, trajectory, figures)
+
+
+def _nearest(series, log_loss: float) -> int:
+    return int(np.argmin(np.abs(series["log_loss"] - log_loss)))
+
+
+def _analyse(config: Config, s: dict, y: np.ndarray) -> dict:
+    """Final values, late-phase drifts and the log||grad|| vs log||w|| fits of one run."""
+    final = len(s["log_loss"]) - 1
+    late = _nearest(s, 0.9 * s["log_loss"][final])  # where log-loss was 90% of its final value
+    norms = s["neuron_norm"][final]
+    relative = s["neuron_norm"] / s["neuron_norm"].max(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        decay = np.log(relative[final] / relative[late]) / np.log(
+            s["log_loss"][final] / s["log_loss"][late])
+    decay = np.nan_to_num(decay, nan=0.0)  # no late window (too short a run): no decay seen
+    alive = (relative[final] >= config.dominance_threshold) & (decay > config.vanishing_exponent)
+    tilde = s["loss_direction"][final]
+    # g~ = sum_i y_i l~_i grad f(x_i); with an exponential tail grad L -> -|l| g~
+    g_tilde = np.einsum("i,i,kip->kp", y, tilde, s["example_grads"])
+    cos_g = np.sum(s["grad"] * g_tilde, 1) / (
+        np.linalg.norm(s["grad"], axis=1) * np.linalg.norm(g_tilde, axis=1))
+    scatter = []
+    for target in config.scatter_log_losses:
+        k = _nearest(s, target)
+        xs, ys = np.log(s["neuron_norm"][k][alive]), s["log_grad_norm"][k][alive]
+        fit = alive.sum() >= 2 and np.ptp(xs) > 0
+        scatter.append({
+            "log_loss": float(s["log_loss"][k]),
+            "slope": float(np.polyfit(xs, ys, 1)[0]) if fit else None,
+            "spread_sum": float(np.ptp(xs + ys)),  # EWN: x + y = const
+            "spread_difference": float(np.ptp(ys - xs)),  # SWN: y - x = const
+            "log_w": xs.round(4).tolist(),
+            "log_grad": ys.round(4).tolist(),
+        })
+    margin = s["normalized_margin"]
+    return {
+        "final_log_loss": float(s["log_loss"][final]),
+        "final_neuron_norms": norms.round(4).tolist(),
+        "non_vanishing_neurons": np.flatnonzero(alive).tolist(),
+        "late_relative_norm_decay_exponents": decay.round(3).tolist(),
+        "final_loss_direction": tilde.round(4).tolist(),
+        "loss_direction_late_drift": float(np.linalg.norm(tilde - s["loss_direction"][late])),
+        "max_1_plus_cos_non_vanishing": float(np.max(1 + s["cos_w_grad"][final][alive]))
+        if alive.any() else None,
+        "final_cos_grad_gtilde": float(cos_g[final]),
+        "normalized_margin_initial": float(margin[0]),
+        "normalized_margin_final": float(margin[final]),
+        "normalized_margin_late_relative_change": float(abs(margin[final] / margin[late] - 1)),
+        "scatter": scatter,
+    }
+
+
+def _claims(config: Config, metrics: dict) -> list[Claim]:
+    claims = []
+    names = [n for n in config.parameterizations if n in ("ewn", "swn")]
+    paper_dirs = {"ewn": "(0.773, 0, 0.575, 0.268)", "swn": "(0.719, 0, 0.629, 0.297)"}
+    for name in names:
+        m = metrics[name]
+        direction = np.asarray(m["final_loss_direction"])
+        claims.append(Claim(
+            f"{name.upper()}: the per-example loss direction converges, a non-support point -> 0",
+            f"final l/||l|| = {paper_dirs[name]}",
+            f"final {tuple(direction.round(3).tolist())}, drift over the last 10% of log-loss "
+            f"{m['loss_direction_late_drift']:.1e}",
+            bool(direction.min() < 1e-3 and m["loss_direction_late_drift"] < 1e-2),
+        ))
+        worst = m["max_1_plus_cos_non_vanishing"]
+        claims.append(Claim(
+            f"{name.upper()}: cos(w_u, grad_u L) -> -1 for every non-vanishing neuron",
+            "cos = -1.0000 for the large neurons",
+            "no non-vanishing neuron identified" if worst is None else
+            f"max 1 + cos = {worst:.1e} over neurons {m['non_vanishing_neurons']}",
+            worst is not None and worst < 1e-3,
+        ))
+        claims.append(_relation_claim(name, m))
+        claims.append(Claim(
+            f"{name.upper()}: the normalized margin converges",
+            "0.011 -> 0.188 (EWN), 0.213 (SWN)",
+            f"{m['normalized_margin_initial']:.3f} -> {m['normalized_margin_final']:.3f}, "
+            f"change over the last 10% of log-loss "
+            f"{m['normalized_margin_late_relative_change']:.1e}",
+            m["normalized_margin_late_relative_change"] < 1e-2
+            and m["normalized_margin_final"] > m["normalized_margin_initial"],
+        ))
+    if config.dynamics == "gd" and set(names) == {"ewn", "swn"}:
+        ewn, swn = metrics["ewn"]["steps"], metrics["swn"]["steps"]
+        claims.append(Claim(
+            f"EWN reaches log-loss {config.target_log_loss:g} in far fewer GD steps than SWN",
+            "653 vs 12 284 steps",
+            f"EWN {ewn}, SWN {swn} ({swn / ewn:.1f}x)",
+            swn >= 5 * ewn,
+        ))
+    return claims
+
+
+def _relation_claim(name: str, m: dict) -> Claim:
+    """EWN: x + y = const (slope -1); SWN: y - x = const (slope +1), x = log||w_u||,
+    y = log||grad_u L|| over the non-vanishing neurons. Slopes fitted over a few neurons with
+    close norms are ill-conditioned, so the claim rests on the spread of the constant: at most
+    0.1 in log units (PAPERS.md §7 item 3) at every scatter time, and smaller than the spread of
+    the other parameterization's relation.
+    """
+    own, other = ("spread_sum", "spread_difference") if name == "ewn" else (
+        "spread_difference", "spread_sum")
+    relation, slope = ("x + y", "-1") if name == "ewn" else ("y - x", "+1")
+    paper = ("log||w|| + log||grad|| = 5.55, 5.62, 5.62 for the large neurons"
+             if name == "ewn" else
+             "log||grad|| - log||w|| = 2.00, 2.02, 1.98 for the large neurons")
+    scatter = m["scatter"]
+    holds = all(sc[own] <= 0.1 and sc[own] < sc[other] for sc in scatter)
+    slopes = ", ".join("n/a" if sc["slope"] is None else f"{sc['slope']:+.2f}" for sc in scatter)
+    return Claim(
+        f"{name.upper()}: log||grad_u L|| against log||w_u|| lies on a line of slope {slope}",
+        paper,
+        "at log-loss " + ", ".join(f"{sc['log_loss']:.0f}" for sc in scatter)
+        + f": spread of {relation} " + ", ".join(f"{sc[own]:.3f}" for sc in scatter)
+        + " (other relation " + ", ".join(f"{sc[other]:.3f}" for sc in scatter)
+        + f"); fitted slopes {slopes}",
+        bool(holds),
+    )
+
+
+def _figure(config, paths, metrics):
+    names = list(paths)
+    fig, axes = plt.subplots(len(names), 3, figsize=(13, 3.6 * len(names)), squeeze=False)
+    for row, name in zip(axes, names, strict=True):
+        s = paths[name].series
+        lam = -s["log_loss"]
+        row[0].semilogy(lam, s["neuron_norm"])
+        row[0].set_title(f"{name}: ||w_u|| (8 hidden + output)")
+        row[1].plot(lam, s["cos_w_grad"])
+        row[1].set_ylim(-1.05, 1.05)
+        row[1].set_title(f"{name}: cos(w_u, grad_u L)")
+        for ax in row[:2]:
+            ax.set_xlabel("-log L")
+        for sc in metrics[name]["scatter"]:
+            row[2].plot(sc["log_w"], sc["log_grad"], "o", label=f"log L = {sc['log_loss']:.0f}")
+        row[2].set_xlabel("log ||w_u|| (non-vanishing neurons)")
+        row[2].set_ylabel("log ||grad_u L||")
+        row[2].set_title(f"{name}: expected slope {'-1' if name == 'ewn' else '+1'}")
+        row[2].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+EXPERIMENT = Experiment(
+    name="ewn-lin-sep",
+    title="Asymptotic weight-gradient relations of EWN and SWN",
+    paper="Morwani & Ramaswamy (ALT 2022), E1.1",
+    config=Config,
+    run=run,
+)
