@@ -104,3 +104,51 @@ def test_lin_sep_data_is_the_authors():
     x, y, _, _, w_init = conv_rate_points(6782)
     initial_bce = np.sum(np.log1p(np.exp(-y * (x @ w_init))))
     assert initial_bce == pytest.approx(3.772, abs=5e-4)  # the authors' logged initial loss
+
+
+def test_conv_rate_small():
+    from wnbias.experiments import ewn_conv_rate
+
+    config = resolve(ewn_conv_rate.Config, {
+        "depths": "1,2", "width": "10", "epochs": "300", "flow_target_log_loss": "-80",
+    })
+    result = ewn_conv_rate.run(config)
+    assert result.metrics["separable"]
+    finals = result.metrics["gd_final_loss"]
+    assert set(finals) == {f"{n}/depth{d}" for n in ("plain", "swn", "ewn") for d in (1, 2)}
+    assert all(0 < v < 3.772 for v in finals.values())  # below the shared initial loss
+    for key in ("flow_plain_depth1", "flow_ewn_depth1", "flow_plain_depth2", "flow_ewn_depth2"):
+        m = result.metrics[key]
+        assert m["p_interval"][0] <= m["p"] <= m["p_interval"][1]
+        assert m["solver_steps"] < 5000
+    # the depth-1 unnormalized model is linear: L ~ 1/t, so p is near 0 even this early
+    assert abs(result.metrics["flow_plain_depth1"]["p"]) < 0.3
+    assert result.metrics["flow_ewn_depth1"]["p"] > 1.0
+
+
+def test_conv_rate_same_end_to_end_init():
+    import jax
+
+    from wnbias.experiments.ewn_conv_rate import same_end_to_end_init
+
+    w_init = np.array([-0.675, -0.3185])
+    for depth in (1, 2, 4):
+        w = same_end_to_end_init(jax.random.PRNGKey(0), depth, 7, w_init)
+        product = np.eye(2)
+        for layer in range(1, depth + 1):
+            product = w[f"layer{layer}"] @ product
+        np.testing.assert_allclose(product[0], w_init, rtol=1e-12)
+
+
+def test_conv_rate_non_separable_is_reported():
+    from wnbias.experiments import ewn_conv_rate
+
+    config = resolve(ewn_conv_rate.Config, {
+        "depths": "1", "width": "4", "epochs": "50", "flip_labels": "3",
+        "parameterizations": "ewn",
+    })
+    result = ewn_conv_rate.run(config)
+    assert result.metrics["separable"] is False
+    (claim,) = [c for c in result.claims if "rate" in c.name.lower()]
+    assert "not linearly separable" in claim.measured and not claim.holds
+    assert not any(k.startswith("flow_") for k in result.metrics)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ..errors import UserError
-from . import ewn_equivalence, ewn_lin_sep, ewn_simple_traj, ewn_xor
+from . import ewn_conv_rate, ewn_equivalence, ewn_lin_sep, ewn_simple_traj, ewn_xor
 from .base import Claim, Experiment, Result
 
-_MODULES = (ewn_simple_traj, ewn_xor, ewn_lin_sep, ewn_equivalence)
+_MODULES = (ewn_simple_traj, ewn_xor, ewn_lin_sep, ewn_conv_rate, ewn_equivalence)
 EXPERIMENTS: dict[str, Experiment] = {m.EXPERIMENT.name: m.EXPERIMENT for m in _MODULES}
 
 
