@@ -38,7 +38,7 @@ includes its compilation).
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/lin_sep_speed.py              # full run, about a minute
+    .venv/bin/python benchmarks/lin_sep_speed.py              # full run, about 25 s on 2 cores
     .venv/bin/python benchmarks/lin_sep_speed.py --quick      # 1 repeat, a smoke test
     .venv/bin/python benchmarks/lin_sep_speed.py --json results.json
 

@@ -258,10 +258,11 @@ def _figure(config, paths, metrics):
         row[1].set_title(f"{name}: cos(w_u, grad_u L)")
         for ax in row[:2]:
             ax.set_xlabel("-log L")
-        for sc in metrics[name]["scatter"]:
-            row[2].plot(sc["log_w"], sc["log_grad"], "o", label=f"log L = {sc['log_loss']:.0f}")
+        for sc in metrics[name]["scatter"]:  # shifted by log L so the three times overlay
+            shifted = np.asarray(sc["log_grad"]) - sc["log_loss"]
+            row[2].plot(sc["log_w"], shifted, "o", label=f"log L = {sc['log_loss']:.0f}")
         row[2].set_xlabel("log ||w_u|| (non-vanishing neurons)")
-        row[2].set_ylabel("log ||grad_u L||")
+        row[2].set_ylabel("log ||grad_u L|| - log L")
         row[2].set_title(f"{name}: expected slope {'-1' if name == 'ewn' else '+1'}")
         row[2].legend(fontsize=7)
     fig.tight_layout()
