@@ -159,15 +159,19 @@ def _run_chunk(state, data, log_steps, limits, *, log_loss, rule, record, data_b
         lambda s, d: _attempt(s, d, log_loss, rule, limits), in_axes=(0, data_axes)
     )
 
-    def body(state, _):
+    def active(state):
         state, do_write = attempt(state, data)
-        state = jax.lax.cond(
+        return jax.lax.cond(
             jnp.any(do_write),
             lambda s: _write(s, do_write, record, log_steps),
             lambda s: s,
             state,
         )
-        return state, None
+
+    def body(state, _):
+        # once every seed has stopped, the rest of the chunk costs nothing
+        running = jnp.any(state["status"] == RUNNING)
+        return jax.lax.cond(running, active, lambda s: s, state), None
 
     return jax.lax.scan(body, state, None, length=chunk)[0]
 
