@@ -38,9 +38,8 @@ def test_off_axis_limit_closed_form():
 
 def test_simple_traj_bad_inits():
     for bad in ("1,1;2", "a,b", "0,1"):
-        config = resolve(ewn_simple_traj.Config, {"inits": bad})
         with pytest.raises(ConfigError, match="inits"):
-            ewn_simple_traj.run(config)
+            resolve(ewn_simple_traj.Config, {"inits": bad})
 
 
 def test_xor_small_budget():
@@ -152,3 +151,32 @@ def test_conv_rate_non_separable_is_reported():
     (claim,) = [c for c in result.claims if "rate" in c.name.lower()]
     assert "not linearly separable" in claim.measured and not claim.holds
     assert not any(k.startswith("flow_") for k in result.metrics)
+
+
+@pytest.mark.parametrize(
+    ("experiment", "overrides", "message"),
+    [
+        ("ewn-conv-rate", {"depths": ""}, "needs at least one value"),
+        ("ewn-conv-rate", {"fit_window": "1.0,0.5"}, "0 <= lo < hi <= 1"),
+        ("ewn-conv-rate", {"width": "1"}, "width >= 2"),
+        ("ewn-conv-rate", {"depths": "1,1"}, "repeats a value"),
+        ("ewn-lin-sep", {"scatter_log_losses": "100"}, "must lie in"),
+        ("ewn-lin-sep", {"dominance_threshold": "2"}, "must be <= 1"),
+        ("ewn-simple-traj", {"target_log_loss": "5"}, "must be below every init"),
+        ("ewn-simple-traj", {"point": "0,0"}, "must be non-zero"),
+        ("ewn-xor", {"width": "3"}, "must be even"),
+        ("ewn-xor", {"n_seeds": "100000000"}, "too many"),
+        ("ewn-equivalence", {"gd_steps": "0.003"}, "at least two step sizes"),
+        ("ewn-equivalence", {"gd_steps": "0.7,0.2"}, "whole number"),
+    ],
+)
+def test_config_constraints_between_fields(experiment, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve(EXPERIMENTS[experiment].config, overrides)
+
+
+def test_simple_traj_tie_is_not_claimed():
+    config = resolve(ewn_simple_traj.Config, {"point": "1,1", "inits": "1,1",
+                                              "target_log_loss": "-20"})
+    claim = ewn_simple_traj.run(config).claims[0]
+    assert not claim.holds and "unique largest" in claim.measured

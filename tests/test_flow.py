@@ -96,3 +96,22 @@ def test_bad_clock_arguments():
         run_flow(log_loss, theta0, (X, Y), target_log_loss=0.0)
     with pytest.raises(ValueError, match="t_end"):
         run_flow(log_loss, theta0, (X, Y), clock="time")
+
+
+def test_loose_tolerance_is_caught_by_the_clock_check():
+    """In the log-loss clock the true log L is recorded beside the clock; a drift fails."""
+    model = wb.mlp((2, 8, 1), "relu2")
+    import jax
+
+    from wnbias.data.synthetic import lin_sep_points
+
+    x, y, _, _ = lin_sep_points(2137)
+    reparam = wb.get_reparam("ewn")
+    log_loss = wb.make_log_loss(model, reparam, wb.get_loss("logistic"))
+    theta0 = wb.encode(model.init(jax.random.PRNGKey(2137)), reparam)
+    tight = run_flow(log_loss, theta0, (x, y), target_log_loss=-100.0)
+    assert tight.status == "target"
+    np.testing.assert_allclose(tight.trajectory["log_loss"], tight.trajectory["clock_log_loss"],
+                               atol=1e-5)
+    loose = run_flow(log_loss, theta0, (x, y), target_log_loss=-100.0, rtol=1e-2, atol=1e-2)
+    assert loose.status == "solver_failure" and "tighten rtol" in loose.message

@@ -1,8 +1,10 @@
 """Experiment configs: frozen dataclasses, overridable from strings (``--set key=value``).
 
 Values are parsed by the field's type: ``int``, ``float``, ``str``, ``bool`` (true/false/1/0/
-yes/no) and ``tuple[T, ...]`` (comma-separated). A field's metadata may constrain it:
-``positive`` (> 0), ``nonnegative`` (>= 0) or ``choices``; :func:`field` builds such fields.
+yes/no) and ``tuple[T, ...]`` (comma-separated, non-empty). A field's metadata may constrain it:
+``positive`` (> 0), ``nonnegative`` (>= 0), ``choices`` or ``distinct`` (no repeated values);
+:func:`field` builds such fields. A config class may add a ``check()`` method for constraints
+between fields.
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
-def field(default, *, positive=False, nonnegative=False, choices=None, doc=""):
-    """A config field with its constraints and a one-line description."""
-    metadata = {"positive": positive, "nonnegative": nonnegative, "choices": choices, "doc": doc}
+def field(default, *, positive=False, nonnegative=False, choices=None, distinct=False, doc=""):
+    """A config field with its constraints and a one-line description.
+
+    ``distinct``: a tuple whose values must not repeat (implied by ``choices``).
+    """
+    metadata = {"positive": positive, "nonnegative": nonnegative, "choices": choices,
+                "distinct": distinct or choices is not None, "doc": doc}
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -57,6 +63,11 @@ def parse_value(key: str, text: str, tp) -> Any:
 
 def _check(key: str, value, f: dataclasses.Field) -> None:
     meta = f.metadata
+    if isinstance(value, tuple):
+        if not value:
+            raise ConfigError(f"{key} needs at least one value (comma-separated)")
+        if meta.get("distinct") and len(set(value)) != len(value):
+            raise ConfigError(f"{key}={','.join(map(str, value))} repeats a value")
     values = value if isinstance(value, tuple) else (value,)
     for v in values:
         if isinstance(v, float) and not math.isfinite(v):
@@ -70,9 +81,12 @@ def _check(key: str, value, f: dataclasses.Field) -> None:
 
 
 def validate(config) -> None:
-    """Check every field of ``config`` against its metadata constraints."""
+    """Check every field against its metadata, then the config's own ``check()`` if it has one
+    (constraints between fields, raising :class:`ConfigError`)."""
     for f in dataclasses.fields(config):
         _check(f.name, getattr(config, f.name), f)
+    if hasattr(config, "check"):
+        config.check()
 
 
 def resolve(config_cls, overrides: Mapping[str, str] | None = None):

@@ -67,10 +67,12 @@ class Path:
 
 def train(
     log_loss, theta0, data, *, dynamics: str, label: str, rule: StepRule | None = None,
-    target_log_loss: float, max_steps: int, record, n_log: int = 400, flow: dict | None = None,
+    target_log_loss: float, max_steps: int = 0, record, n_log: int = 400,
+    flow: dict | None = None,
     progress: bool = False,
 ) -> Path:
-    """Train one run by ``dynamics="gd"`` (with ``rule``) or ``"flow"`` (diffrax, log-loss clock).
+    """Train one run by ``dynamics="gd"`` (with ``rule`` and ``max_steps``) or ``"flow"``
+    (diffrax in the log-loss clock; ``flow`` holds its options).
 
     Raises :class:`NonFiniteLossError` or :class:`SolverFailure` with the trajectory so far.
     """

@@ -27,6 +27,7 @@ from ..config import field
 from ..data.synthetic import conv_rate_points
 from ..dynamics.gd import run_gd
 from ..dynamics.schedules import constant
+from ..errors import ConfigError
 from ..losses import get_loss
 from ..measure.rates import fit_loss_rate, log_exponent_product
 from ..measure.separability import linearly_separable
@@ -41,7 +42,8 @@ from .flow_options import SOLVERS, get_solver
 @dataclass(frozen=True)
 class Config:
     seed: int = field(6782, doc="seed of the data and w_init (the authors' draws) and the layers")
-    depths: tuple[int, ...] = field((1, 2, 3, 4), positive=True, doc="network depths")
+    depths: tuple[int, ...] = field((1, 2, 3, 4), positive=True, distinct=True,
+                                    doc="network depths")
     width: int = field(100, positive=True, doc="hidden width")
     flip_labels: int = field(0, nonnegative=True, doc="flip this many non-support labels")
     parameterizations: tuple[str, ...] = field(
@@ -60,6 +62,16 @@ class Config:
     rtol: float = field(1e-8, positive=True, doc="solver relative tolerance")
     atol: float = field(1e-10, positive=True, doc="solver absolute tolerance")
     dtype: str = field("float64", choices=DTYPES, doc="floating-point precision")
+
+    def check(self) -> None:
+        if self.width < 2 and max(self.depths) > 1:
+            raise ConfigError(f"width={self.width}: depths > 1 need width >= 2 to start every "
+                              "depth at the same end-to-end vector")
+        if len(self.fit_window) != 2 or not 0 <= self.fit_window[0] < self.fit_window[1] <= 1:
+            raise ConfigError(
+                f"fit_window={self.fit_window} must be two fractions 0 <= lo < hi <= 1")
+        if not self.flow_target_log_loss < 0:
+            raise ConfigError(f"flow_target_log_loss={self.flow_target_log_loss} must be negative")
 
 
 def same_end_to_end_init(key, depth: int, width: int, w_init: np.ndarray) -> dict:
@@ -112,7 +124,7 @@ def run(config: Config, progress: bool = False) -> Result:
             path = train(
                 make_log_loss(model, reparam, loss), encode(w0, reparam), (x, y),
                 dynamics="flow", label=f"ewn-conv-rate flow ({name}, depth {depth})",
-                target_log_loss=config.flow_target_log_loss, max_steps=0, n_log=400,
+                target_log_loss=config.flow_target_log_loss, n_log=400,
                 record=lambda th: {}, progress=progress,
                 flow=dict(solver=get_solver(config.solver), rtol=config.rtol, atol=config.atol,
                           max_steps=200_000),

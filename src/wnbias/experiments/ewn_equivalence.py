@@ -23,6 +23,7 @@ from ..dynamics.flow import run_flow
 from ..dynamics.gd import run_gd
 from ..dynamics.preconditioners import ewn_rate, swn_rate
 from ..dynamics.schedules import constant
+from ..errors import ConfigError, SolverFailure
 from ..losses import get_loss
 from ..nets import mlp
 from ..objective import make_log_loss
@@ -43,9 +44,19 @@ class Config:
     rtol: float = field(1e-10, positive=True, doc="solver relative tolerance")
     atol: float = field(1e-12, positive=True, doc="solver absolute tolerance")
     gd_steps: tuple[float, ...] = field(
-        (0.01, 0.005, 0.0025, 0.00125), positive=True, doc="GD step sizes compared with the flow"
+        (0.01, 0.005, 0.0025, 0.00125), positive=True, distinct=True,
+        doc="GD step sizes compared with the flow",
     )
     dtype: str = field("float64", choices=("float64",), doc="precision (float64 only here)")
+
+    def check(self) -> None:
+        if len(self.gd_steps) < 2:
+            raise ConfigError("gd_steps needs at least two step sizes to fit an order")
+        for eta in self.gd_steps:
+            steps = self.t_end / eta
+            if steps < 1 or abs(steps - round(steps)) > 1e-9 * steps:
+                raise ConfigError(f"gd_steps: t_end={self.t_end:g} must be a whole number (>= 1) "
+                                  f"of steps {eta:g}")
 
 
 def _problem(config: Config):
@@ -91,6 +102,11 @@ def run(config: Config, progress: bool = False) -> Result:
             plain_loss, plain0, (x, y), preconditioner=rate,
             record=lambda th: {f"w/{k}": v["w"] for k, v in th.items()}, **opts,
         )
+
+    for name, result in flows.items():
+        if result.status != "target":
+            raise SolverFailure(f"ewn-equivalence ({name}): {result.message}",
+                                partial={k: v for k, v in result.trajectory.items()})
 
     def path(result):
         return {k: v for k, v in result.trajectory.items() if k.startswith("w/")}

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..config import field
 from ..data.synthetic import lin_sep_points
+from ..errors import ConfigError
 from ..losses import get_loss
 from ..measure.margin import normalized_margin
 from ..nets import mlp
@@ -51,7 +52,8 @@ class Config:
     target_log_loss: float = field(-300.0, doc="stop at this log-loss")
     max_steps: int = field(40000, positive=True, doc="GD step budget")
     scatter_log_losses: tuple[float, ...] = field(
-        (-200.0, -250.0, -300.0), doc="log-losses of the log||grad|| vs log||w|| scatter"
+        (-200.0, -250.0, -300.0), distinct=True,
+        doc="log-losses of the log||grad|| vs log||w|| scatter",
     )
     dominance_threshold: float = field(
         0.25, positive=True, doc="non-vanishing neuron: norm >= this times the largest, and"
@@ -63,6 +65,16 @@ class Config:
     rtol: float = field(1e-8, positive=True, doc="solver relative tolerance (flow)")
     atol: float = field(1e-10, positive=True, doc="solver absolute tolerance (flow)")
     dtype: str = field("float64", choices=DTYPES, doc="floating-point precision")
+
+    def check(self) -> None:
+        if not self.target_log_loss < 0:
+            raise ConfigError(f"target_log_loss={self.target_log_loss} must be negative")
+        if self.dominance_threshold > 1:
+            raise ConfigError(f"dominance_threshold={self.dominance_threshold} must be <= 1")
+        outside = [v for v in self.scatter_log_losses if not self.target_log_loss <= v < 0]
+        if outside:
+            raise ConfigError(f"scatter_log_losses {outside} must lie in "
+                              f"[target_log_loss, 0) = [{self.target_log_loss:g}, 0)")
 
 
 def _recorder(model, reparam, loss, x, y):
@@ -131,7 +143,8 @@ def _nearest(series, log_loss: float) -> int:
 def _analyse(config: Config, s: dict, y: np.ndarray) -> dict:
     """Final values, late-phase drifts and the log||grad|| vs log||w|| fits of one run."""
     final = len(s["log_loss"]) - 1
-    late = _nearest(s, 0.9 * s["log_loss"][final])  # where log-loss was 90% of its final value
+    # "late": where the log-loss was 90% of its final value, and at least one record back
+    late = min(_nearest(s, 0.9 * s["log_loss"][final]), final - 1)
     norms = s["neuron_norm"][final]
     relative = s["neuron_norm"] / s["neuron_norm"].max(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -178,6 +191,14 @@ def _analyse(config: Config, s: dict, y: np.ndarray) -> dict:
 def _claims(config: Config, metrics: dict) -> list[Claim]:
     claims = []
     names = [n for n in config.parameterizations if n in ("ewn", "swn")]
+    unfinished = [n for n in config.parameterizations if metrics[n]["status"] != "target"]
+    if unfinished:  # the relations are asymptotic: a run that stopped early says nothing
+        return [Claim(
+            "Every run reached the target log-loss", f"log-loss {config.target_log_loss:g}",
+            ", ".join(f"{n} stopped at log-loss {metrics[n]['final_log_loss']:.4g} "
+                      f"({metrics[n]['status']})" for n in unfinished),
+            False,
+        )]
     paper_dirs = {"ewn": "(0.773, 0, 0.575, 0.268)", "swn": "(0.719, 0, 0.629, 0.297)"}
     for name in names:
         m = metrics[name]
@@ -188,6 +209,12 @@ def _claims(config: Config, metrics: dict) -> list[Claim]:
             f"final {tuple(direction.round(3).tolist())}, drift over the last 10% of log-loss "
             f"{m['loss_direction_late_drift']:.1e}",
             bool(direction.min() < 1e-3 and m["loss_direction_late_drift"] < 1e-2),
+        ))
+        claims.append(Claim(
+            f"{name.upper()}: cos(grad L, g~) -> -1, g~ = sum_i y_i l~_i grad f(x_i)",
+            "the angle between grad L and g~ tends to cos = -1",
+            f"final cos = {m['final_cos_grad_gtilde']:.6f}",
+            m["final_cos_grad_gtilde"] < -0.999,
         ))
         worst = m["max_1_plus_cos_non_vanishing"]
         claims.append(Claim(
@@ -252,7 +279,7 @@ def _figure(config, paths, metrics):
         s = paths[name].series
         lam = -s["log_loss"]
         row[0].semilogy(lam, s["neuron_norm"])
-        row[0].set_title(f"{name}: ||w_u|| (8 hidden + output)")
+        row[0].set_title(f"{name}: ||w_u|| ({config.width} hidden + output)")
         row[1].plot(lam, s["cos_w_grad"])
         row[1].set_ylim(-1.05, 1.05)
         row[1].set_title(f"{name}: cos(w_u, grad_u L)")

@@ -51,6 +51,14 @@ class Config:
     max_steps: int = field(20000, positive=True, doc="step budget per run")
     dtype: str = field("float64", choices=DTYPES, doc="floating-point precision")
 
+    def check(self) -> None:
+        if not any(self.point):
+            raise ConfigError(f"point={self.point} must be non-zero")
+        initial = -(parse_inits(self.inits, len(self.point)) @ np.asarray(self.point))
+        if np.any(initial <= self.target_log_loss):
+            raise ConfigError(f"target_log_loss={self.target_log_loss:g} must be below every "
+                              f"init's initial log-loss {initial.round(3).tolist()}")
+
 
 def parse_inits(text: str, dim: int) -> np.ndarray:
     """'1,1;3,1' -> [[1, 1], [3, 1]], each of length ``dim`` and with no zero coordinate."""
@@ -77,7 +85,7 @@ def off_axis_limits(w0: np.ndarray, x: np.ndarray) -> np.ndarray:
     S* = 1/(w0_k x_k) is where the winning coordinate k blows up; the winner's entry is inf.
     """
     k = predicted_axis(w0, x)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         limits = 1.0 / (1.0 / w0 - x / (w0[k] * x[k]))
     limits[k] = np.inf
     return limits
@@ -93,7 +101,7 @@ def run(config: Config, progress: bool = False) -> Result:
                           config.backtrack)
     weights0 = {"w": as_dtype(inits[:, :, None], config.dtype)}
 
-    trajectory, paths, steps = {}, {}, {}
+    trajectory, paths, steps, reached = {}, {}, {}, {}
     for name in config.parameterizations:
         reparam = get_reparam(name)
         theta0 = jax.vmap(lambda w, r=reparam: encode(w, r))(weights0)
@@ -108,6 +116,7 @@ def run(config: Config, progress: bool = False) -> Result:
         check_finite(result, f"ewn-simple-traj ({name})", trajectory)
         paths[name] = [result.series("w", i) for i in range(len(inits))]
         steps[name] = result.steps
+        reached[name] = np.asarray(result.status_names()) == "target"
 
     metrics: dict = {"inits": inits.tolist()}
     for name in config.parameterizations:
@@ -115,23 +124,29 @@ def run(config: Config, progress: bool = False) -> Result:
         metrics[f"{name}_final_direction"] = [
             (p[-1] / np.linalg.norm(p[-1])).round(4).tolist() for p in paths[name]
         ]
-    claims = _claims(config, inits, x_np, paths, steps, metrics)
+    claims = _claims(config, inits, x_np, paths, steps, reached)
     return Result(metrics, claims, trajectory, {"trajectories": _figure(config, inits, paths)})
 
 
-def _claims(config, inits, x, paths, steps, metrics) -> list[Claim]:
+def _claims(config, inits, x, paths, steps, reached) -> list[Claim]:
     claims = []
     paper_dirs = {(1.0, 1.0): " (paper: direction (0.997, 0.08))",
                   (1.0, 3.0): " (paper: direction (0.06, 0.998))"}
     if "ewn" in paths:
-        for w0, path in zip(inits, paths["ewn"], strict=True):
+        for w0, path, done in zip(inits, paths["ewn"], reached["ewn"], strict=True):
             axis = predicted_axis(w0, x)
             direction = path[-1] / np.linalg.norm(path[-1])
             limits = off_axis_limits(w0, x)
             off = np.delete(np.arange(len(w0)), axis)
-            bounded = bool(np.all(np.abs(path[-1][off]) <= LIMIT_SLACK * np.abs(limits[off])))
-            ends = int(np.argmax(np.abs(direction))) == axis and bounded
+            # the closed form needs every w0_i x_i > 0 and a unique winner (finite limits)
+            applies = bool(np.all(w0 * x > 0) and np.all(np.isfinite(limits[off])))
+            bounded = applies and bool(np.all(path[-1][off] <= LIMIT_SLACK * limits[off]))
+            ends = done and int(np.argmax(np.abs(direction))) == axis and bounded
             finals = ", ".join(f"{path[-1][i]:.3f} (flow limit {limits[i]:.3f})" for i in off)
+            if not applies:
+                finals += " (closed form needs w0_i x_i > 0 with a unique largest)"
+            if not done:
+                finals += " (the run did not reach the target)"
             label = f"({', '.join(f'{v:g}' for v in w0)})"
             claims.append(Claim(
                 f"EWN from {label} ends on the w{axis + 1} axis",
@@ -146,13 +161,14 @@ def _claims(config, inits, x, paths, steps, metrics) -> list[Claim]:
         for path in paths["plain"]:
             moves = path[1:] - path[0]
             moves = moves[np.linalg.norm(moves, axis=1) > 0]
-            cos = moves @ xhat / np.linalg.norm(moves, axis=1)
-            worst = max(worst, float(np.max(np.abs(1 - cos))))
+            if len(moves):
+                cos = moves @ xhat / np.linalg.norm(moves, axis=1)
+                worst = max(worst, float(np.max(np.abs(1 - cos))))
         claims.append(Claim(
             "Unnormalized GD moves in straight lines parallel to x",
             "straight parallel lines in direction x",
             f"max 1 - cos(w(t) - w0, x) = {worst:.1e}",
-            worst < 1e-9,
+            bool(worst < 1e-9 and reached["plain"].all()),
         ))
     if "plain" in steps and "ewn" in steps:
         ewn, plain = np.median(steps["ewn"]), np.median(steps["plain"])
@@ -163,7 +179,7 @@ def _claims(config, inits, x, paths, steps, metrics) -> list[Claim]:
             f"EWN {int(steps['ewn'].min())}-{int(steps['ewn'].max())}, unnormalized "
             f"{int(steps['plain'].min())}-{int(steps['plain'].max())} (median ratio "
             f"{plain / ewn:.0f}x)",
-            bool(plain >= 10 * ewn),
+            bool(plain >= 10 * ewn and reached["plain"].all() and reached["ewn"].all()),
         ))
     return claims
 

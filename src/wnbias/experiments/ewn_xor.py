@@ -19,6 +19,7 @@ import numpy as np
 from ..config import field
 from ..data.synthetic import xor_points
 from ..dynamics.gd import run_gd
+from ..errors import ConfigError
 from ..losses import get_loss
 from ..measure.margin import normalized_margin
 from ..measure.neurons import count_dominant, neuron_grad_cosines
@@ -53,6 +54,17 @@ class Config:
         0.1, positive=True, doc="a neuron dominates if its norm is >= this times the largest"
     )
     dtype: str = field("float64", choices=DTYPES, doc="floating-point precision")
+
+    def check(self) -> None:
+        if self.width < 2 or self.width % 2:
+            raise ConfigError(f"width={self.width} must be even and >= 2 (half +1, half -1)")
+        if self.dominance_threshold > 1:
+            raise ConfigError(f"dominance_threshold={self.dominance_threshold} must be <= 1")
+        if self.n_seeds > MAX_SEEDS:
+            raise ConfigError(f"n_seeds={self.n_seeds} is too many; allowed: 1 to {MAX_SEEDS}")
+
+
+MAX_SEEDS = 4096
 
 
 def run(config: Config, progress: bool = False) -> Result:
@@ -115,6 +127,16 @@ def _median_count(metrics, name) -> float:
 
 def _claims(config, final_norms, steps, metrics) -> list[Claim]:
     t, w, claims = config.dominance_threshold, config.width, []
+    unfinished = {n: m["status"].count("target") for n, m in metrics.items()
+                  if m["status"].count("target") < config.n_seeds}
+    if unfinished:  # sparsity is a statement about the end of training
+        return [Claim(
+            "Every run reached the target log-loss",
+            f"log-loss {config.target_log_loss:g}",
+            "runs that reached it: " + ", ".join(
+                f"{n} {k} of {config.n_seeds}" for n, k in unfinished.items()),
+            False,
+        )]
     counts = {n: _median_count(metrics, n) for n in metrics}
     per_seed = {n: ", ".join(map(str, metrics[n]["dominant_neurons"])) for n in metrics}
     if "ewn" in counts and "plain" in counts:
