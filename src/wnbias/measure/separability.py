@@ -9,8 +9,9 @@ from scipy.optimize import linprog
 def linearly_separable(x: np.ndarray, y: np.ndarray) -> bool:
     """Whether some w has y_i <w, x_i> >= 1 for every i (HiGHS LP feasibility).
 
-    Homogeneous (bias-free) models can drive an exponential-tailed loss to 0 only on such data;
-    otherwise the loss is bounded below and no rate theorem applies.
+    A bias-free *linear* model (a linear net of any depth) can drive an exponential-tailed loss
+    to 0 only on such data; otherwise its loss is bounded below and no rate theorem applies.
+    (Non-linear homogeneous nets can fit more: XOR with ReLU is not linearly separable.)
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     result = linprog(
