@@ -37,6 +37,14 @@ def as_dtype(array, dtype: str):
     return jnp.asarray(array, dtype=jnp.dtype(dtype))
 
 
+def keep_gd(trajectory: dict, prefix: str, result: GDResult, label: str) -> None:
+    """Add a batched GD result to ``trajectory`` under ``prefix/``, then :func:`check_finite`
+    (so a non-finite loss stops the run with everything recorded so far)."""
+    trajectory.update({f"{prefix}/{k}": v for k, v in result.trajectory.items()})
+    trajectory[f"{prefix}/n_logged"] = result.n_logged
+    check_finite(result, label, trajectory)
+
+
 def check_finite(result: GDResult, label: str, partial) -> None:
     """Raise :class:`NonFiniteLossError` (keeping ``partial``) if any seed hit a NaN/inf loss."""
     bad = np.flatnonzero(result.status == STATUS_NAMES.index("nonfinite"))

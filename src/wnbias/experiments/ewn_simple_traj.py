@@ -26,7 +26,7 @@ from ..nets import coordinate_linear
 from ..objective import make_log_loss
 from ..reparam import REPARAMS, decode, encode, get_reparam
 from .base import Claim, Experiment, Result
-from .common import DTYPES, as_dtype, check_finite, paper_schedule
+from .common import DTYPES, as_dtype, keep_gd, paper_schedule
 
 # GD may overshoot the flow's off-axis limit slightly; a coordinate above this multiple of the
 # limit is still growing, i.e. not on its way to the axis.
@@ -111,9 +111,7 @@ def run(config: Config, progress: bool = False) -> Result:
             record=lambda th, r=reparam: {"w": decode(th, r)["w"][:, 0]},
             batched=True, n_log=400, progress=progress,
         )
-        trajectory.update({f"{name}/{k}": v for k, v in result.trajectory.items()})
-        trajectory[f"{name}/n_logged"] = result.n_logged
-        check_finite(result, f"ewn-simple-traj ({name})", trajectory)
+        keep_gd(trajectory, name, result, f"ewn-simple-traj ({name})")
         paths[name] = [result.series("w", i) for i in range(len(inits))]
         steps[name] = result.steps
         reached[name] = np.asarray(result.status_names()) == "target"

@@ -27,7 +27,7 @@ from ..nets import mlp
 from ..objective import make_log_loss
 from ..reparam import REPARAMS, decode, encode, get_reparam
 from .base import Claim, Experiment, Result
-from .common import DTYPES, as_dtype, check_finite, paper_schedule, seed_keys
+from .common import DTYPES, as_dtype, keep_gd, paper_schedule, seed_keys
 
 
 @dataclass(frozen=True)
@@ -92,9 +92,7 @@ def run(config: Config, progress: bool = False) -> Result:
             },
             batched=True, n_log=300, progress=progress,
         )
-        trajectory.update({f"{name}/{k}": v for k, v in result.trajectory.items()})
-        trajectory[f"{name}/n_logged"] = result.n_logged
-        check_finite(result, f"ewn-xor ({name})", trajectory)
+        keep_gd(trajectory, name, result, f"ewn-xor ({name})")
 
         weights = jax.vmap(lambda th, r=reparam: decode(th, r))(result.theta)
         norms = np.linalg.norm(np.asarray(weights["layer1"], np.float64), axis=-1)
