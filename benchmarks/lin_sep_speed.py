@@ -62,8 +62,8 @@ os.environ["JAX_PLATFORMS"] = "cpu"
 import argparse  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -76,6 +76,9 @@ import wnbias as wb  # noqa: E402
 from wnbias.data.synthetic import lin_sep_points  # noqa: E402
 from wnbias.dynamics.flow import run_flow  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # timing.py, from any cwd
+from timing import CompileTimer, environment, timed_call  # noqa: E402
+
 jax.config.update("jax_platforms", "cpu")
 
 SEED = 2137
@@ -84,51 +87,6 @@ LR, FRAC, LR_LIMIT, GROW, SHRINK = 0.01, 30.0, 0.01, 1.1, 1.1
 TARGET_LOG_LOSS = -300.0
 MAX_STEPS = 40_000
 TARGET_SECONDS = 10.0
-_COMPILE_EVENTS = (
-    "/jax/core/compile/jaxpr_trace_duration",
-    "/jax/core/compile/jaxpr_to_mlir_module_duration",
-    "/jax/core/compile/backend_compile_duration",
-)
-
-
-class CompileTimer:
-    """Seconds JAX spent tracing, lowering and compiling since the last ``reset``.
-
-    Each ``jax.monitoring`` event arrives when its phase ends, with its duration; the phases are
-    kept as time intervals and their union is counted, so that a phase nested in another (none
-    was seen here) could not be subtracted twice.
-    """
-
-    def __init__(self) -> None:
-        self.intervals: list[tuple[float, float]] = []
-        jax.monitoring.register_event_duration_secs_listener(self._listen)
-
-    def _listen(self, event: str, duration: float, **kwargs) -> None:
-        if event in _COMPILE_EVENTS:
-            end = time.perf_counter()
-            self.intervals.append((end - duration, end))
-
-    def reset(self) -> None:
-        self.intervals = []
-
-    @property
-    def seconds(self) -> float:
-        total, reach = 0.0, -math.inf
-        for start, end in sorted(self.intervals):
-            total += max(end - max(start, reach), 0.0)
-            reach = max(reach, end)
-        return total
-
-
-def timed_call(fn: Callable[[], object], compile_timer: CompileTimer) -> tuple[object, dict]:
-    """``fn()`` with its wall time, process CPU time and JAX compile time."""
-    compile_timer.reset()
-    cpu0, start = time.process_time(), time.perf_counter()
-    out = fn()
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
-    compile_s = compile_timer.seconds
-    return out, {"wall_s": wall, "compile_s": compile_s, "run_s": wall - compile_s,
-                 "cpu_s": cpu}
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,22 +250,6 @@ def time_torch(train: Callable[..., dict], repeats: int) -> dict:
 
 
 # --------------------------------------------------------------------------------------------
-
-
-def environment() -> dict:
-    env = {
-        "python": platform.python_version(), "jax": jax.__version__,
-        "jax_backend": jax.default_backend(), "cpu_count": os.cpu_count(),
-        "machine": platform.machine(), "processor": platform.processor() or None,
-        "xla_flags": os.environ.get("XLA_FLAGS"),
-    }
-    try:
-        import torch
-
-        env["torch"] = torch.__version__
-    except ImportError:
-        env["torch"] = None
-    return env
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -18,9 +18,9 @@ Three figures, all measured in the same process on the CPU:
 
 One attempted step is one step tried (one gradient evaluation), accepted or not. Every timed run
 does a fixed number of attempts (``max_attempts``, no target loss), so all do the same work.
-``run_gd`` builds and compiles a new jitted function on every call (about 2 s here, far more
-than the run itself), so the time spent tracing, lowering and compiling, as reported by
-``jax.monitoring``, is subtracted from each call's wall time; each timed call follows an
+``run_gd`` compiles once per model, rule and shape (about 2 s here, far more than the run
+itself) and reuses the code afterwards; any time spent tracing, lowering and compiling, as
+reported by ``jax.monitoring``, is subtracted from each call's wall time; each timed call follows an
 untimed warm-up call with the same arguments, and the best of ``--repeats`` timed calls is
 reported (the torch loop is timed the same way). As a check of "same math", the torch loop
 and wnbias are also run from the same initial weights for the same number of steps and their
@@ -41,9 +41,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +53,9 @@ import numpy as np
 
 import wnbias as wb
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # timing.py, from any cwd
+from timing import CompileTimer, environment, timed_call  # noqa: E402
+
 jax.config.update("jax_platforms", "cpu")
 
 WIDTH = 20
@@ -61,11 +63,6 @@ LR, FRAC, LR_LIMIT, GROW, SHRINK = 0.01, 5.0, 0.1, 1.1, 1.1
 SEED = 0
 TARGET_VS_TORCH = 50.0
 TARGET_BATCHED = 10.0
-_COMPILE_EVENTS = (
-    "/jax/core/compile/jaxpr_trace_duration",
-    "/jax/core/compile/jaxpr_to_mlir_module_duration",
-    "/jax/core/compile/backend_compile_duration",
-)
 
 
 def xor_data() -> tuple[np.ndarray, np.ndarray]:
@@ -81,21 +78,6 @@ def output_weights() -> np.ndarray:
 
 # --------------------------------------------------------------------------------------------
 # wnbias
-
-
-class CompileTimer:
-    """Seconds JAX spent tracing, lowering and compiling since the last ``reset``."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        jax.monitoring.register_event_duration_secs_listener(self._listen)
-
-    def _listen(self, event: str, duration: float, **kwargs) -> None:
-        if event in _COMPILE_EVENTS:
-            self.seconds += duration
-
-    def reset(self) -> None:
-        self.seconds = 0.0
 
 
 def wnbias_setup(n_seeds: int):
@@ -124,14 +106,12 @@ def time_wnbias(setup, theta, n_steps: int, chunk: int, batched: bool, repeats: 
     run_wnbias(log_loss, rule, data, theta, n_steps, chunk, batched)  # warm-up
     samples = []
     for _ in range(repeats):
-        compile_timer.reset()
-        start = time.perf_counter()
-        result = run_wnbias(log_loss, rule, data, theta, n_steps, chunk, batched)
-        wall = time.perf_counter() - start
+        result, sample = timed_call(
+            lambda: run_wnbias(log_loss, rule, data, theta, n_steps, chunk, batched),
+            compile_timer)
         if not np.all(result.attempts == n_steps):
             raise RuntimeError(f"expected {n_steps} attempts per seed, got {result.attempts}")
-        samples.append({"wall_s": wall, "compile_s": compile_timer.seconds,
-                        "run_s": wall - compile_timer.seconds})
+        samples.append({k: sample[k] for k in ("wall_s", "compile_s", "run_s")})
     best = min(samples, key=lambda s: s["run_s"])
     return {
         "n_seeds": n_seeds, "n_steps": n_steps, "chunk": chunk, "samples": samples,
@@ -203,21 +183,6 @@ def time_torch(train: Callable[[int], float], n_steps: int, repeats: int) -> dic
 
 
 # --------------------------------------------------------------------------------------------
-
-
-def environment() -> dict:
-    env = {
-        "python": platform.python_version(), "jax": jax.__version__,
-        "jax_backend": jax.default_backend(), "cpu_count": os.cpu_count(),
-        "machine": platform.machine(), "processor": platform.processor() or None,
-    }
-    try:
-        import torch
-
-        env["torch"] = torch.__version__
-    except ImportError:
-        env["torch"] = None
-    return env
 
 
 def main(argv: list[str] | None = None) -> dict:
