@@ -6,7 +6,6 @@ import pytest
 
 import wnbias as wb
 from wnbias.dynamics.flow import run_flow
-from wnbias.dynamics.preconditioners import ewn_rate, swn_rate
 
 X, Y = jnp.array([[2.0, 1.0]]), jnp.ones(1)
 W0 = np.array([1.0, 1.0])
@@ -50,26 +49,8 @@ def test_ewn_flow_conserves_its_closed_form_invariant():
     assert w[-1, 1] == pytest.approx(2.0, rel=1e-2) and w[-1, 1] < 2.0  # the off-axis limit
 
 
-@pytest.mark.parametrize(("name", "rate"), [("ewn", ewn_rate), ("swn", swn_rate)])
-def test_normalized_flow_equals_preconditioned_unnormalized_flow(name, rate):
-    model = wb.mlp((3, 4, 1), "relu2")
-    import jax
-
-    x = jax.random.normal(jax.random.PRNGKey(0), (6, 3))
-    y = jnp.sign(x[:, 0] + 0.3)
-    w0 = model.init(jax.random.PRNGKey(1))
-    loss = wb.get_loss("exponential")
-    reparam, plain = wb.get_reparam(name), wb.get_reparam("plain")
-    opts = dict(clock="time", t_end=2.0, rtol=1e-11, atol=1e-13, n_save=20)
-    normalized = run_flow(wb.make_log_loss(model, reparam, loss), wb.encode(w0, reparam), (x, y),
-                          record=lambda th: wb.decode(th, reparam), **opts)
-    adaptive = run_flow(wb.make_log_loss(model, plain, loss), wb.encode(w0, plain), (x, y),
-                        preconditioner=rate, record=lambda th: wb.decode(th, plain), **opts)
-    for layer in w0:
-        a, b = normalized.trajectory[layer], adaptive.trajectory[layer]
-        assert np.max(np.linalg.norm(a - b, axis=(1, 2)) / np.linalg.norm(b, axis=(1, 2))) < 1e-6
-    v = normalized.theta["layer1"]["v"]
-    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-8)
+# The EWN/SWN flows against their preconditioned unnormalized forms (to 1e-6 relative, with
+# ||v_u|| conserved) are tested through the ewn-equivalence experiment in test_experiments.py.
 
 
 def test_solver_failure_keeps_trajectory_and_says_what_to_change():
@@ -109,9 +90,9 @@ def test_loose_tolerance_is_caught_by_the_clock_check():
     reparam = wb.get_reparam("ewn")
     log_loss = wb.make_log_loss(model, reparam, wb.get_loss("logistic"))
     theta0 = wb.encode(model.init(jax.random.PRNGKey(2137)), reparam)
-    tight = run_flow(log_loss, theta0, (x, y), target_log_loss=-100.0)
+    tight = run_flow(log_loss, theta0, (x, y), target_log_loss=-40.0)
     assert tight.status == "target"
     np.testing.assert_allclose(tight.trajectory["log_loss"], tight.trajectory["clock_log_loss"],
                                atol=1e-5)
-    loose = run_flow(log_loss, theta0, (x, y), target_log_loss=-100.0, rtol=1e-2, atol=1e-2)
+    loose = run_flow(log_loss, theta0, (x, y), target_log_loss=-40.0, rtol=1e-2, atol=1e-2)
     assert loose.status == "solver_failure" and "tighten rtol" in loose.message
