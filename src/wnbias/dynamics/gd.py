@@ -72,6 +72,11 @@ def _finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
 
 
+def _data_axes(data, data_batched: bool):
+    """vmap axes of the data: the seed axis 0 when each seed has its own data, else shared."""
+    return jax.tree.map(lambda _: 0 if data_batched else None, data)
+
+
 def _snapshot(state, record):
     return {
         "step": state["steps"],
@@ -154,7 +159,7 @@ def _attempt(state, data, log_loss, rule, limits):
 
 @partial(jax.jit, static_argnames=("log_loss", "rule", "record", "data_batched", "chunk"))
 def _run_chunk(state, data, log_steps, limits, *, log_loss, rule, record, data_batched, chunk):
-    data_axes = jax.tree.map(lambda _: 0 if data_batched else None, data)
+    data_axes = _data_axes(data, data_batched)
     attempt = jax.vmap(
         lambda s, d: _attempt(s, d, log_loss, rule, limits), in_axes=(0, data_axes)
     )
@@ -178,7 +183,7 @@ def _run_chunk(state, data, log_steps, limits, *, log_loss, rule, record, data_b
 
 @partial(jax.jit, static_argnames=("log_loss", "rule", "record", "data_batched", "n_slots"))
 def _init(theta, data, log_steps, target, *, log_loss, rule, record, data_batched, n_slots):
-    data_axes = jax.tree.map(lambda _: 0 if data_batched else None, data)
+    data_axes = _data_axes(data, data_batched)
 
     def one(theta, data):
         value, grad = jax.value_and_grad(log_loss)(theta, *data)

@@ -133,7 +133,7 @@ def run(config: Config, progress: bool = False) -> Result:
             trajectory[f"{key}/t"] = path.series["t"]
             trajectory[f"{key}/log_loss"] = path.series["log_loss"]
             t, log_l = path.series["t"], path.series["log_loss"]
-            keep = t > np.e  # log log t needs t > e... and the asymptotic regime
+            keep = t > np.e  # log log t > 0: past the start, where the fit has no meaning
             fit = fit_loss_rate(t[keep], log_l[keep], window=tuple(config.fit_window),
                                 fixed_q=1.0)
             fits[name, depth] = fit
