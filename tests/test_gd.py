@@ -16,6 +16,7 @@ from wnbias import (
     run_gd,
 )
 from wnbias.data.synthetic import xor_points
+from wnbias.objective import LogLoss
 
 
 def xor_problem(name="ewn"):
@@ -47,12 +48,80 @@ def test_loss_adaptive_scale():
 
 
 def test_backtracking_lr_update():
+    log_loss = jnp.asarray(-1.0)
     rule = backtracking(loss_adaptive(0.01, 5), lr_limit=0.0105)
     state = rule.init()
-    up = rule.update(state, jnp.asarray(True))
-    down = rule.update(state, jnp.asarray(False))
+    up = rule.update(state, jnp.asarray(True), log_loss)
+    down = rule.update(state, jnp.asarray(False), log_loss)
     np.testing.assert_allclose(up["lr"], 0.0105)  # 0.011 capped
     np.testing.assert_allclose(down["lr"], 0.01 / 1.1)
+    below = backtracking(loss_adaptive(0.01, 5), lr_limit=0.0105, growth="while_below")
+    up = below.update(below.init(), jnp.asarray(True), log_loss)
+    np.testing.assert_allclose(up["lr"], 0.011)  # grown past the limit, not capped
+    np.testing.assert_allclose(below.update(up, jnp.asarray(True), log_loss)["lr"], 0.011)
+
+
+def _exp_decay():
+    """log L(t) = -t: grad log L = -1, so a step is t <- t + c and every step is accepted."""
+    return lambda theta: -theta["t"][0]
+
+
+def test_authors_rule_by_hand_three_steps():
+    # lr 1, frac 2 (eta = lr L_ref^-1/2), limit 1.15, x1.1: by hand, with L_ref = 1 before the
+    # first step and then the loss of the previous accepted iterate
+    rule = backtracking(loss_adaptive(1.0, 2, reference="previous"), lr_limit=1.15,
+                        growth="while_below")
+    result = run_gd(_exp_decay(), {"t": jnp.zeros(1)}, (), rule, max_steps=3, n_log=100)
+    t1 = 0.0 + 1.0 * np.exp(-0.0 - 0.5 * 0.0)  # c = lr L(t_e) L_ref^-(1/2); L_ref = 1
+    t2 = t1 + 1.1 * np.exp(-t1 - 0.5 * 0.0)  # reference still L(t0) = 1: it lags one step
+    t3 = t2 + 1.21 * np.exp(-t2 - 0.5 * -t1)  # reference L(t1); lr 1.21 > 1.15 stops growing
+    np.testing.assert_allclose(-result.series("log_loss"), [0.0, t1, t2, t3], rtol=1e-14)
+    np.testing.assert_allclose(result.series("lr"), [1.0, 1.1, 1.21, 1.21], rtol=1e-14)
+    # the stateless reading differs from the second step on: c = lr L(t_e)^(1/2)
+    paper = backtracking(loss_adaptive(1.0, 2), lr_limit=1.15)
+    other = run_gd(_exp_decay(), {"t": jnp.zeros(1)}, (), paper, max_steps=3, n_log=100)
+    np.testing.assert_allclose(-other.series("log_loss")[2], t1 + 1.1 * np.exp(-0.5 * t1))
+    np.testing.assert_allclose(other.series("lr"), [1.0, 1.1, 1.15, 1.15], rtol=1e-14)
+
+
+def test_previous_reference_moves_only_on_accepted_steps():
+    rule = loss_adaptive(1.0, 2, reference="previous")
+    state = rule.update(rule.init(), jnp.asarray(False), jnp.asarray(-7.0))
+    assert float(state["ref_log_loss"]) == 0.0
+    state = rule.update(state, jnp.asarray(True), jnp.asarray(-7.0))
+    assert float(state["ref_log_loss"]) == -7.0
+    assert state["ref_log_loss"].dtype == jnp.float64
+
+
+def test_float32_accept_test_resolves_relative_changes_of_1e_6_at_log_loss_minus_300():
+    # L = e^-300 (1 + eps e^{k (t-1)^2}): a second example carrying a 1e-6 share of the loss.
+    # From t = 0.8 the first attempt overshoots to t = 1.25 (the loss rises); backtracking
+    # shrinks lr until a step lands inside (0.8, 1.2), which lowers the loss.
+    eps, k = 3e-6, 10.0
+
+    def terms(theta):
+        t = theta["t"][0]
+        return jnp.stack([jnp.float32(-300.0) + 0 * t,
+                          jnp.float32(-300.0 + np.log(eps)) + k * (t - 1) ** 2])
+
+    log_loss = LogLoss(terms)
+    theta0 = {"t": jnp.asarray([0.8], jnp.float32)}
+    grad0 = float(jax.grad(log_loss)(theta0)["t"][0])
+    lr = 0.45 / -grad0  # c = lr (frac 0, current loss): the first attempt goes to t = 1.25
+    rule = backtracking(loss_adaptive(lr, 0), lr_limit=lr)
+    result = run_gd(log_loss, theta0, (), rule, max_steps=1, n_log=10)
+
+    def relative_change(t_new):  # in float64: how much L really moved
+        loss = [1 + eps * np.exp(k * (t - 1) ** 2) for t in (0.8, t_new)]
+        return loss[1] / loss[0] - 1
+
+    assert relative_change(1.25) == pytest.approx(1.1e-6, rel=0.1)
+    # the float32 totals cannot see it: log L is the same float32 number at both points
+    assert float(log_loss({"t": jnp.asarray([1.25], jnp.float32)})) == float(log_loss(theta0))
+    t1 = float(result.theta["t"][0, 0])
+    assert result.attempts[0] > 1 and result.steps[0] == 1  # rejected, then accepted
+    assert 0.8 < t1 < 1.2 and -1e-6 < relative_change(t1) < -1e-7
+    assert result.theta["t"].dtype == jnp.float32
 
 
 def test_backtracking_never_accepts_a_loss_increase():

@@ -2,14 +2,19 @@
 
 Each scanned iteration is one *attempt*: step ``theta - c grad(log L)`` with ``c`` from the
 learning-rate rule, recompute ``log L`` and its gradient at the new point, and accept or (for a
-backtracking rule) undo the step. ``steps`` counts accepted steps (the authors' epochs),
+backtracking rule) undo the step. A backtracking rule accepts when L_new <= L_old (ties
+accepted, as the authors do), compared as the ratio log(L_new/L_old) from the per-example
+log-losses shifted by a common constant: the rounded log-losses themselves cannot tell a
+relative change below about 2e-5 at log-loss -300 in float32. ``steps`` counts accepted steps,
 ``attempts`` every try. The gradient at the accepted point is reused by the next attempt, so an
-attempt costs one ``value_and_grad``.
+attempt costs one ``value_and_grad``. The EWN authors count epochs, which is ``steps + 1`` for a
+run stopped at its target: their loop takes one more step after the first iterate below it.
 
 A run stops at the first of: log L <= ``target_log_loss`` (status ``target``), ``max_steps``
 accepted steps (``budget``), a non-finite loss under a rule that does not backtrack
-(``nonfinite``: the last finite state is kept), or a backtracking rate that underflows
-(``lr_underflow``). Stopped seeds idle while the others finish.
+(``nonfinite``: the last finite state is kept), a backtracking rate that underflows
+(``lr_underflow``), or ``max_attempts`` attempts (``stalled``: stuck in rejections, which is
+not the same as running out of steps). Stopped seeds idle while the others finish.
 
 The trajectory is recorded at log-spaced accepted steps, plus the final state, into fixed
 buffers carried through the scan, so memory does not grow with the number of steps. The scan
@@ -27,12 +32,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.special import logsumexp
 from tqdm.auto import tqdm
 
 from .schedules import StepRule
 
-RUNNING, TARGET, BUDGET, NONFINITE, LR_UNDERFLOW = range(5)
-STATUS_NAMES = ("running", "target", "budget", "nonfinite", "lr_underflow")
+RUNNING, TARGET, BUDGET, NONFINITE, LR_UNDERFLOW, STALLED = range(6)
+STATUS_NAMES = ("running", "target", "budget", "nonfinite", "lr_underflow", "stalled")
 _LR_FLOOR = 1e-300
 
 
@@ -65,6 +71,19 @@ def log_spaced_steps(max_steps: int, n_log: int) -> np.ndarray:
     """0 followed by about ``n_log`` distinct integers log-spaced in [1, max_steps]."""
     grid = np.unique(np.round(np.geomspace(1, max(max_steps, 1), n_log)).astype(np.int64))
     return np.concatenate([[0], grid])
+
+
+def _terms_and_grad(log_loss):
+    """``theta, *data -> ((log L, log l_i), grad log L)``; a plain scalar ``log_loss`` (no
+    ``terms``) counts as one term."""
+    terms = getattr(log_loss, "terms", None) or (lambda *a: jnp.reshape(log_loss(*a), (1,)))
+    return jax.value_and_grad(lambda *a: (logsumexp(terms(*a)), terms(*a)), has_aux=True)
+
+
+def _not_above(new_terms, old_terms) -> jax.Array:
+    """L_new <= L_old, computed as log(L_new/L_old) <= 0 with both sums shifted by max(old)."""
+    shift = jnp.max(old_terms)
+    return logsumexp(new_terms - shift) <= logsumexp(old_terms - shift)
 
 
 def _finite(tree) -> jax.Array:
@@ -115,17 +134,22 @@ def _attempt(state, data, log_loss, rule, limits):
     max_steps, max_attempts, target = limits
     running = state["status"] == RUNNING
     c = rule.scale(state["rule"], state["log_loss"])
-    theta_new = jax.tree.map(lambda p, g: p - c * g, state["theta"], state["grad"])
-    value_new, grad_new = jax.value_and_grad(log_loss)(theta_new, *data)
+    theta_new = jax.tree.map(lambda p, g: p - c.astype(g.dtype) * g, state["theta"],
+                             state["grad"])
+    (value_new, terms_new), grad_new = _terms_and_grad(log_loss)(theta_new, *data)
     finite = jnp.isfinite(value_new) & _finite(grad_new)
-    accepted = finite & (value_new <= state["log_loss"]) if rule.backtracks else finite
+    if rule.backtracks:
+        accepted = finite & _not_above(terms_new, state["terms"])
+    else:
+        accepted = finite
     accepted = accepted & running
 
     def pick(new, old):
         return jax.tree.map(lambda a, b: jnp.where(accepted, a, b), new, old)
 
     rule_state = jax.tree.map(
-        lambda a, b: jnp.where(running, a, b), rule.update(state["rule"], accepted), state["rule"]
+        lambda a, b: jnp.where(running, a, b),
+        rule.update(state["rule"], accepted, state["log_loss"]), state["rule"],
     )
     steps = state["steps"] + accepted
     attempts = state["attempts"] + running
@@ -139,13 +163,14 @@ def _attempt(state, data, log_loss, rule, limits):
             attempts >= max_attempts,
             rule_state["lr"] < _LR_FLOOR,
         ],
-        [state["status"], NONFINITE, TARGET, BUDGET, BUDGET, LR_UNDERFLOW],
+        [state["status"], NONFINITE, TARGET, BUDGET, STALLED, LR_UNDERFLOW],
         RUNNING,
     )
     new = {
         **state,
         "theta": pick(theta_new, state["theta"]),
         "log_loss": log_loss_now,
+        "terms": pick(terms_new, state["terms"]),
         "grad": pick(grad_new, state["grad"]),
         "rule": rule_state,
         "steps": steps,
@@ -186,10 +211,10 @@ def _init(theta, data, log_steps, target, *, log_loss, rule, record, data_batche
     data_axes = _data_axes(data, data_batched)
 
     def one(theta, data):
-        value, grad = jax.value_and_grad(log_loss)(theta, *data)
+        (value, terms), grad = _terms_and_grad(log_loss)(theta, *data)
         finite = jnp.isfinite(value) & _finite(grad)
         return {
-            "theta": theta, "log_loss": value, "grad": grad, "rule": rule.init(),
+            "theta": theta, "log_loss": value, "terms": terms, "grad": grad, "rule": rule.init(),
             "steps": jnp.asarray(0), "attempts": jnp.asarray(0),
             "status": jnp.where(~finite, NONFINITE, jnp.where(value <= target, TARGET, RUNNING)),
             "k": jnp.asarray(0), "next_log": log_steps[0], "last_logged": jnp.asarray(-1),

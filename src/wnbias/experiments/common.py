@@ -22,15 +22,26 @@ def seed_keys(seed: int, n_seeds: int) -> jax.Array:
     return jax.random.split(jax.random.PRNGKey(seed), n_seeds)
 
 
-def paper_schedule(
-    lr: float, frac: float, lr_limit: float, grow: float, shrink: float, backtrack: bool = True
-) -> StepRule:
-    """The EWN authors' GD: eta = lr L^-(1-1/frac) with backtracking on lr (PAPERS.md §1.6).
+SCHEDULES = ("authors", "paper")
 
+
+def ewn_schedule(
+    schedule: str, lr: float, frac: float, lr_limit: float, grow: float, shrink: float,
+    backtrack: bool = True,
+) -> StepRule:
+    """The EWN paper's GD, eta = lr L_ref^-(1-1/frac) with backtracking on lr (PAPERS.md §1.6).
+
+    ``schedule="authors"``: their scripts' rule, L_ref the previous accepted iterate's loss (1
+    before the first step) and lr grown only while below ``lr_limit``; ``"paper"``: the
+    stateless reading, L_ref the current loss and lr capped at ``lr_limit``.
     ``backtrack=False`` keeps lr fixed and accepts every step (a NaN loss then stops the run).
     """
-    rule = loss_adaptive(lr, frac)
-    return backtracking(rule, lr_limit, grow, shrink) if backtrack else rule
+    authors = schedule == "authors"
+    rule = loss_adaptive(lr, frac, reference="previous" if authors else "current")
+    if not backtrack:
+        return rule
+    return backtracking(rule, lr_limit, grow, shrink,
+                        growth="while_below" if authors else "capped")
 
 
 def as_dtype(array, dtype: str):

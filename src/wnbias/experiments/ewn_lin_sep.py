@@ -31,7 +31,7 @@ from ..nets import mlp
 from ..objective import make_log_loss
 from ..reparam import REPARAMS, decode, encode, get_reparam
 from .base import Claim, Experiment, Result
-from .common import DTYPES, as_dtype, paper_schedule, train
+from .common import DTYPES, SCHEDULES, as_dtype, ewn_schedule, train
 from .flow_options import SOLVERS, get_solver
 
 
@@ -43,6 +43,9 @@ class Config:
         ("swn", "ewn"), choices=tuple(REPARAMS), doc="parameterizations to compare"
     )
     dynamics: str = field("gd", choices=("gd", "flow"), doc="the authors' GD, or gradient flow")
+    schedule: str = field("authors", choices=SCHEDULES, doc="authors: their scripts' GD rule "
+                          "(previous-loss rate, growth while below lr_limit); paper: current-loss "
+                          "rate, lr capped at lr_limit")
     lr: float = field(0.01, positive=True, doc="initial learning rate (GD)")
     frac: float = field(30.0, nonnegative=True, doc="eta = lr L^-(1-1/frac) (GD)")
     lr_limit: float = field(0.01, positive=True, doc="cap of the backtracking learning rate")
@@ -113,8 +116,8 @@ def run(config: Config, progress: bool = False) -> Result:
     model = mlp((2, config.width, 1), "relu2")
     loss = get_loss("logistic")
     weights0 = model.init(jax.random.PRNGKey(config.seed), dtype=jnp.dtype(config.dtype))
-    rule = paper_schedule(config.lr, config.frac, config.lr_limit, config.grow, config.shrink,
-                          config.backtrack)
+    rule = ewn_schedule(config.schedule, config.lr, config.frac, config.lr_limit, config.grow,
+                        config.shrink, config.backtrack)
     flow = dict(solver=get_solver(config.solver), rtol=config.rtol, atol=config.atol)
 
     paths, trajectory, metrics = {}, {}, {}

@@ -26,7 +26,7 @@ from ..nets import coordinate_linear
 from ..objective import make_log_loss
 from ..reparam import REPARAMS, decode, encode, get_reparam
 from .base import Claim, Experiment, Result
-from .common import DTYPES, as_dtype, keep_gd, paper_schedule
+from .common import DTYPES, SCHEDULES, as_dtype, ewn_schedule, keep_gd
 
 # GD may overshoot the flow's off-axis limit slightly; a coordinate above this multiple of the
 # limit is still growing, i.e. not on its way to the axis.
@@ -41,6 +41,9 @@ class Config:
     parameterizations: tuple[str, ...] = field(
         ("plain", "swn", "ewn"), choices=tuple(REPARAMS), doc="parameterizations to compare"
     )
+    schedule: str = field("authors", choices=SCHEDULES, doc="authors: their scripts' GD rule "
+                          "(previous-loss rate, growth while below lr_limit); paper: current-loss "
+                          "rate, lr capped at lr_limit")
     lr: float = field(0.01, positive=True, doc="initial learning rate")
     frac: float = field(10.0, nonnegative=True, doc="eta = lr L^-(1-1/frac); 0 means lr/L")
     lr_limit: float = field(0.1, positive=True, doc="cap of the backtracking learning rate")
@@ -97,8 +100,8 @@ def run(config: Config, progress: bool = False) -> Result:
     inits = parse_inits(config.inits, len(config.point))
     model = coordinate_linear(len(config.point))
     loss = get_loss("exponential")
-    rule = paper_schedule(config.lr, config.frac, config.lr_limit, config.grow, config.shrink,
-                          config.backtrack)
+    rule = ewn_schedule(config.schedule, config.lr, config.frac, config.lr_limit, config.grow,
+                        config.shrink, config.backtrack)
     weights0 = {"w": as_dtype(inits[:, :, None], config.dtype)}
 
     trajectory, paths, steps, reached = {}, {}, {}, {}

@@ -27,7 +27,7 @@ from ..nets import mlp
 from ..objective import make_log_loss
 from ..reparam import REPARAMS, decode, encode, get_reparam
 from .base import Claim, Experiment, Result
-from .common import DTYPES, as_dtype, keep_gd, paper_schedule, seed_keys
+from .common import DTYPES, SCHEDULES, as_dtype, ewn_schedule, keep_gd, seed_keys
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,9 @@ class Config:
     parameterizations: tuple[str, ...] = field(
         ("plain", "swn", "ewn"), choices=tuple(REPARAMS), doc="parameterizations to compare"
     )
+    schedule: str = field("authors", choices=SCHEDULES, doc="authors: their scripts' GD rule "
+                          "(previous-loss rate, growth while below lr_limit); paper: current-loss "
+                          "rate, lr capped at lr_limit")
     lr: float = field(0.01, positive=True, doc="initial learning rate")
     frac_plain: float = field(15.0, nonnegative=True, doc="frac of the unnormalized schedule")
     frac_swn: float = field(15.0, nonnegative=True, doc="frac of the SWN schedule")
@@ -79,9 +82,9 @@ def run(config: Config, progress: bool = False) -> Result:
     trajectory, final_norms, steps, metrics = {}, {}, {}, {}
     for name in config.parameterizations:
         reparam = get_reparam(name)
-        rule = paper_schedule(
-            config.lr, getattr(config, f"frac_{name}"), getattr(config, f"lr_limit_{name}"),
-            config.grow, config.shrink, config.backtrack,
+        rule = ewn_schedule(
+            config.schedule, config.lr, getattr(config, f"frac_{name}"),
+            getattr(config, f"lr_limit_{name}"), config.grow, config.shrink, config.backtrack,
         )
         theta0 = jax.vmap(lambda w, r=reparam: encode(w, r))(weights0)
         result = run_gd(
