@@ -34,6 +34,10 @@ def test_list(capsys):
         (["run", "ewn-xor", "--set", "dtype=float16"], "allowed: float64, float32"),
         (["run", "ewn-xor", "--set", "parameterizations=ewn,bn"], "allowed: plain, swn, ewn"),
         (["run", "ewn-xor", "--set", "lr"], "--set expects KEY=VALUE"),
+        (["run", "ewn-xor", "--set", "init=pytorch"],
+         "init='pytorch' is not allowed; allowed: torch, jax"),
+        (["run", "ewn-lin-sep", "--set", "schedule=fast"], "allowed: authors, paper"),
+        (["run", "ewn-xor", "--set", "init_from=/nonexistent/w.npz"], "no such file"),
         (["reproduce", "ewn-xor", "nope"], "unknown experiment 'nope'"),
     ],
 )
@@ -117,3 +121,44 @@ def test_entry_point_exit_status_without_traceback():
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("wnbias: error: unknown experiment")
+
+
+@pytest.mark.parametrize(
+    ("experiment", "arrays", "message"),
+    [
+        ("ewn-xor", {"layer1": np.ones((20, 3))},
+         "'layer1' has shape (20, 3); expected (20, 2) or (seeds, 20, 2)"),
+        ("ewn-xor", {"layer1": np.ones((20, 2)), "layer9": np.ones(2)}, "unknown key 'layer9'"),
+        ("ewn-lin-sep", {"layer1": np.ones((8, 2))}, "no initial weights for swn/layer2"),
+        ("ewn-conv-rate", {"layer1": np.ones((1, 2))}, "no such file"),  # {depth} not expanded
+        ("ewn-xor", None, "not a readable .npz file"),
+    ],
+)
+def test_bad_init_from_through_the_cli(tmp_path, experiment, arrays, message):
+    path = tmp_path / "init.npz"
+    if arrays is None:
+        path.write_bytes(b"PK\x03\x04 truncated")
+    else:
+        np.savez(path, **arrays)
+    root = tmp_path / "runs"
+    init = str(path).replace("init.npz", "init{depth}.npz") if "conv" in experiment else path
+    proc = subprocess.run(
+        [sys.executable, "-m", "wnbias.cli", "run", experiment, "--set", f"init_from={init}",
+         "--root", str(root), "--quiet"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert message in proc.stderr and proc.stderr.count("\n") == 1
+    assert not root.exists()  # nothing was started
+
+
+def test_run_writes_its_initial_parameters_and_init_from_reuses_them(tmp_path, capsys):
+    fast = ["--set", "n_seeds=2", "--set", "target_log_loss=-5", "--set",
+            "parameterizations=ewn", "--quiet"]
+    assert main(["run", "ewn-xor", "--out", str(tmp_path / "a"), *fast]) == 0
+    first = json.loads((tmp_path / "a" / "summary.json").read_text())["metrics"]
+    init = tmp_path / "a" / "initial_parameters.npz"
+    assert set(np.load(init)) == {"ewn/layer1/a", "ewn/layer1/v"}
+    assert main(["run", "ewn-xor", "--out", str(tmp_path / "b"), *fast, "--set",
+                 f"init_from={init}"]) == 0
+    again = json.loads((tmp_path / "b" / "summary.json").read_text())["metrics"]
+    assert again["ewn"]["epochs"] == first["ewn"]["epochs"]
+    assert again["ewn"]["final_log_loss"] == first["ewn"]["final_log_loss"]

@@ -195,3 +195,16 @@ def test_log_spaced_steps():
 def test_max_steps_must_be_positive():
     with pytest.raises(ValueError, match="positive"):
         run_gd(lambda th: th["t"][0], {"t": jnp.zeros(1)}, (), constant(0.1), max_steps=0)
+
+
+def test_a_run_stuck_at_a_kink_is_stalled_not_out_of_budget():
+    # log L = max(t, -2t) - 1 from t = 0: the kink's gradient (-0.5) points uphill, so
+    # backtracking rejects every step until lr is so small that the steps change nothing
+    # (accepted ties): either way the loss never goes down
+    rule = backtracking(loss_adaptive(0.1, 0), lr_limit=0.1)
+    log_loss = lambda theta: jnp.maximum(theta["t"][0], -2 * theta["t"][0]) - 1.0  # noqa: E731
+    result = run_gd(log_loss, {"t": jnp.zeros(1)}, (), rule, max_steps=10_000, patience=500)
+    assert result.status_names() == ["stalled"]
+    assert result.attempts[0] == 500 and result.log_loss[0] == -1.0
+    budget = run_gd(_exp_decay(), {"t": jnp.zeros(1)}, (), rule, max_steps=50)
+    assert budget.status_names() == ["budget"]

@@ -15,6 +15,7 @@ from . import store  # noqa: E402
 from .config import resolve, to_dict  # noqa: E402
 from .errors import RunStopped  # noqa: E402
 from .experiments import get_experiment  # noqa: E402
+from .initial import save_initial_parameters  # noqa: E402
 from .report import run_report  # noqa: E402
 
 
@@ -27,6 +28,16 @@ class RunRecord:
     summary: dict[str, Any]
     figures: list[str]
     reused: bool
+
+
+def _init_file_digests(config: dict) -> dict:
+    """SHA-256 of the ``init_from`` file(s), so that a changed file is a new run, not a stale
+    reuse (``{depth}`` expands over the config's ``depths``)."""
+    pattern = config.get("init_from")
+    if not pattern:
+        return {}
+    paths = sorted({pattern.replace("{depth}", str(d)) for d in config.get("depths", [0])})
+    return {"init_from_sha256": [store.file_digest(Path(p)) for p in paths]}
 
 
 def run_experiment(
@@ -45,8 +56,9 @@ def run_experiment(
     experiment = get_experiment(name)
     config = resolve(experiment.config, overrides)
     config_dict = to_dict(config)
-    digest = store.config_hash(name, config_dict)
-    run_dir = Path(out) if out is not None else store.run_dir_for(root, name, config_dict)
+    hashed = {**config_dict, **_init_file_digests(config_dict)}
+    digest = store.config_hash(name, hashed)
+    run_dir = Path(out) if out is not None else store.run_dir_for(root, name, hashed)
 
     summary = None if force else store.read_summary(run_dir)
     if summary is not None and summary.get("config_hash") == digest:
@@ -62,6 +74,8 @@ def run_experiment(
         store.write_json(run_dir / "failure.json", {"error": str(error)})
         raise
     store.write_npz(run_dir / "trajectory.npz", result.trajectory)
+    for stem, thetas in result.initial.items():
+        save_initial_parameters(run_dir / f"{stem}.npz", thetas)
     for stem, figure in result.figures.items():
         store.write_figure(run_dir / f"{stem}.png", figure)
         plt.close(figure)

@@ -36,6 +36,11 @@ def run_dir_for(root: Path, experiment: str, config: Mapping[str, Any]) -> Path:
     return Path(root) / f"{experiment}-{config_hash(experiment, config)}"
 
 
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

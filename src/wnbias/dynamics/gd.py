@@ -13,8 +13,10 @@ run stopped at its target: their loop takes one more step after the first iterat
 A run stops at the first of: log L <= ``target_log_loss`` (status ``target``), ``max_steps``
 accepted steps (``budget``), a non-finite loss under a rule that does not backtrack
 (``nonfinite``: the last finite state is kept), a backtracking rate that underflows
-(``lr_underflow``), or ``max_attempts`` attempts (``stalled``: stuck in rejections, which is
-not the same as running out of steps). Stopped seeds idle while the others finish.
+(``lr_underflow``), or ``stalled``: ``patience`` attempts in a row that did not lower the loss
+(rejected, or accepted ties: backtracking at a ReLU kink shrinks lr until the steps change
+nothing) or ``max_attempts`` attempts in all. A stalled run is stuck, which is not the same as
+running out of steps. Stopped seeds idle while the others finish.
 
 The trajectory is recorded at log-spaced accepted steps, plus the final state, into fixed
 buffers carried through the scan, so memory does not grow with the number of steps. The scan
@@ -80,10 +82,11 @@ def _terms_and_grad(log_loss):
     return jax.value_and_grad(lambda *a: (logsumexp(terms(*a)), terms(*a)), has_aux=True)
 
 
-def _not_above(new_terms, old_terms) -> jax.Array:
-    """L_new <= L_old, computed as log(L_new/L_old) <= 0 with both sums shifted by max(old)."""
+def _log_ratio(new_terms, old_terms) -> jax.Array:
+    """log(L_new/L_old), from both sums shifted by max(old) so that it resolves relative
+    changes far below the spacing of the log-losses themselves."""
     shift = jnp.max(old_terms)
-    return logsumexp(new_terms - shift) <= logsumexp(old_terms - shift)
+    return logsumexp(new_terms - shift) - logsumexp(old_terms - shift)
 
 
 def _finite(tree) -> jax.Array:
@@ -131,18 +134,17 @@ def _write(state, do_write, record, log_steps):
 
 def _attempt(state, data, log_loss, rule, limits):
     """One attempted step of one seed (under vmap); returns the state and whether to log."""
-    max_steps, max_attempts, target = limits
+    max_steps, max_attempts, target, patience = limits
     running = state["status"] == RUNNING
     c = rule.scale(state["rule"], state["log_loss"])
     theta_new = jax.tree.map(lambda p, g: p - c.astype(g.dtype) * g, state["theta"],
                              state["grad"])
     (value_new, terms_new), grad_new = _terms_and_grad(log_loss)(theta_new, *data)
     finite = jnp.isfinite(value_new) & _finite(grad_new)
-    if rule.backtracks:
-        accepted = finite & _not_above(terms_new, state["terms"])
-    else:
-        accepted = finite
+    log_ratio = _log_ratio(terms_new, state["terms"])
+    accepted = finite & (log_ratio <= 0) if rule.backtracks else finite
     accepted = accepted & running
+    stuck = jnp.where(finite & (log_ratio < 0) & accepted, 0, state["stuck"] + running)
 
     def pick(new, old):
         return jax.tree.map(lambda a, b: jnp.where(accepted, a, b), new, old)
@@ -160,7 +162,7 @@ def _attempt(state, data, log_loss, rule, limits):
             ~finite & (not rule.backtracks),
             log_loss_now <= target,
             steps >= max_steps,
-            attempts >= max_attempts,
+            (attempts >= max_attempts) | (stuck >= patience),
             rule_state["lr"] < _LR_FLOOR,
         ],
         [state["status"], NONFINITE, TARGET, BUDGET, STALLED, LR_UNDERFLOW],
@@ -175,6 +177,7 @@ def _attempt(state, data, log_loss, rule, limits):
         "rule": rule_state,
         "steps": steps,
         "attempts": attempts,
+        "stuck": stuck,
         "status": status,
     }
     on_grid = accepted & (steps == state["next_log"])
@@ -215,7 +218,7 @@ def _init(theta, data, log_steps, target, *, log_loss, rule, record, data_batche
         finite = jnp.isfinite(value) & _finite(grad)
         return {
             "theta": theta, "log_loss": value, "terms": terms, "grad": grad, "rule": rule.init(),
-            "steps": jnp.asarray(0), "attempts": jnp.asarray(0),
+            "steps": jnp.asarray(0), "attempts": jnp.asarray(0), "stuck": jnp.asarray(0),
             "status": jnp.where(~finite, NONFINITE, jnp.where(value <= target, TARGET, RUNNING)),
             "k": jnp.asarray(0), "next_log": log_steps[0], "last_logged": jnp.asarray(-1),
         }
@@ -249,6 +252,7 @@ def run_gd(
     n_log: int = 200,
     chunk: int = 2000,
     max_attempts: int | None = None,
+    patience: int = 1000,
     progress: bool = False,
 ) -> GDResult:
     """Run GD on ``log_loss(theta, *data)`` from ``theta0``.
@@ -256,8 +260,9 @@ def run_gd(
     ``batched``: ``theta0`` carries a leading seed axis and the seeds run together under
     ``vmap``; ``data_batched``: the data carry it too (otherwise they are shared).
     ``record(theta)`` returns small arrays logged with the trajectory; it is evaluated only at
-    the logged steps. Compiled code is reused across calls with the same ``log_loss``, ``rule``
-    and ``record`` objects and the same shapes.
+    the logged steps. ``patience``: attempts in a row without a lower loss before a seed is
+    ``stalled``. Compiled code is reused across calls with the same ``log_loss``, ``rule`` and
+    ``record`` objects and the same shapes.
     """
     if max_steps < 1:
         raise ValueError(f"max_steps must be a positive integer, got {max_steps}")
@@ -269,7 +274,8 @@ def run_gd(
     log_steps = jnp.asarray(log_spaced_steps(max_steps, n_log))
     statics = dict(log_loss=log_loss, rule=rule, record=record or _no_record,
                    data_batched=data_batched)
-    limits = (jnp.asarray(max_steps), jnp.asarray(max_attempts), jnp.asarray(target_log_loss))
+    limits = (jnp.asarray(max_steps), jnp.asarray(max_attempts), jnp.asarray(target_log_loss),
+              jnp.asarray(patience))
     state = _init(theta0, data, log_steps, limits[2], n_slots=len(log_steps) + 1, **statics)
     with tqdm(total=max_steps, disable=not progress, desc="GD steps", leave=False) as bar:
         while bool(jnp.any(state["status"] == RUNNING)):

@@ -32,7 +32,9 @@ class Result:
     """What a run returns: scalar metrics, claims, trajectory arrays and figures.
 
     ``figures`` maps a file stem to a matplotlib figure; ``notes`` are sentences for the report
-    (for instance which parts of the setup are reconstructions).
+    (for instance which parts of the setup are reconstructions); ``initial`` maps a file stem to
+    the run's initial parameters ``{arm: {layer: {param: (seeds, ...)}}}``, written so that
+    ``init_from=RUN_DIR/STEM.npz`` starts a new run from them.
     """
 
     metrics: dict[str, Any]
@@ -40,6 +42,7 @@ class Result:
     trajectory: dict[str, np.ndarray]
     figures: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    initial: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

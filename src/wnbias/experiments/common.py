@@ -13,8 +13,15 @@ from ..dynamics.flow import run_flow
 from ..dynamics.gd import STATUS_NAMES, GDResult, run_gd
 from ..dynamics.schedules import StepRule, backtracking, loss_adaptive
 from ..errors import NonFiniteLossError, SolverFailure
+from ..initial import load_initial_parameters, seeded_weights
+from ..reparam import encode, get_reparam
 
 DTYPES = ("float64", "float32")
+INIT_DOC = ("torch: PyTorch's nn.Linear default init under torch.manual_seed(seed + i), the "
+            "authors' weights; jax: jax.random draws")
+INIT_FROM_DOC = ("start from the weights in this .npz instead of init (keys layer1, "
+                 "<arm>/layer1 or <arm>/layer1/<param>, e.g. ewn/layer1/a; a leading axis "
+                 "gives several seeds; see README)")
 
 
 def seed_keys(seed: int, n_seeds: int) -> jax.Array:
@@ -42,6 +49,44 @@ def ewn_schedule(
         return rule
     return backtracking(rule, lr_limit, grow, shrink,
                         growth="while_below" if authors else "capped")
+
+
+def initial_parameters(config, model, arms, n_seeds: int = 1) -> tuple[dict, int]:
+    """``({arm: theta with a leading seed axis}, n_seeds)``: from ``config.init_from`` when set
+    (its seed count wins), else ``n_seeds`` draws of ``config.init`` from ``config.seed``."""
+    reparams = {arm: get_reparam(arm) for arm in arms}
+    if config.init_from:
+        return load_initial_parameters(config.init_from, model.layer_shapes, reparams,
+                                       config.dtype)
+    weights = seeded_weights(model, config.init, config.seed, n_seeds, config.dtype)
+    return {arm: jax.vmap(lambda w, r=r: encode(w, r))(weights)
+            for arm, r in reparams.items()}, n_seeds
+
+
+def step_counts(result: GDResult) -> dict:
+    """Per seed: ``status``, ``steps`` (accepted steps) and ``epochs``, the EWN authors' count:
+    steps + 1 for a run that reached its target (their loop takes one more step after the
+    first iterate below it), steps otherwise."""
+    names = result.status_names()
+    steps = [int(s) for s in result.steps]
+    return {"status": names, "steps": steps,
+            "epochs": [s + (n == "target") for s, n in zip(steps, names, strict=True)]}
+
+
+def finished(metrics: dict, arm: str) -> np.ndarray:
+    """Which seeds of ``arm`` reached the target."""
+    return np.asarray(metrics[arm]["status"]) == "target"
+
+
+def finished_note(metrics: dict, arms, labels: dict[str, str] | None = None) -> tuple[bool, str]:
+    """(whether at least half the seeds of every arm in ``arms`` reached the target, and a note
+    like 'seeds that reached the target: EWN 8/8, plain 7/8')."""
+    labels = labels or {}
+    masks = {arm: finished(metrics, arm) for arm in arms}
+    enough = all(2 * m.sum() >= len(m) and m.any() for m in masks.values())
+    note = "seeds that reached the target: " + ", ".join(
+        f"{labels.get(arm, arm)} {int(m.sum())}/{len(m)}" for arm, m in masks.items())
+    return enough, note
 
 
 def as_dtype(array, dtype: str):
@@ -102,8 +147,9 @@ def train(
         series = {k: result.series(k) for k in result.trajectory}
         series["clock"] = series["step"]
         check_finite(result, label, series)
+        counts = {k: v for k, v in step_counts(result).items() if k != "status"}
         return Path(series, jax.tree.map(lambda a: a[0], result.theta), result.status_names()[0],
-                    {"steps": int(result.steps[0]), "attempts": int(result.attempts[0])})
+                    {**counts, "attempts": result.attempts.tolist()})
     solved = run_flow(log_loss, theta0, data, clock="log_loss", target_log_loss=target_log_loss,
                       record=record, n_save=n_log, progress=progress, **(flow or {}))
     series = {**solved.trajectory, "clock": solved.trajectory["t"]}

@@ -2,10 +2,14 @@
 
 Linear nets of depth 1-4 (width 100, no bias) on the authors' 20 separable points (seed 6782),
 every depth started at the same end-to-end vector w_init (the last layer solved by a
-pseudo-inverse), trained unnormalized, with SWN and with EWN:
+pseudo-inverse), trained unnormalized, with SWN and with EWN. As in the authors' script, the
+solved last layer keeps its direction under SWN/EWN: v_L = the solution itself, not unit-norm
+(``last_layer_direction=solved``; a direction with ||v|| != 1 turns 1/||v||^2 times faster), and
+g_L = ||w_L|| or a_L = log ||w_L||:
 
-- by GD as the authors ran it (logistic loss summed, constant lr 0.001, 5 000 epochs): EWN's loss
-  curves nearly coincide across depth, the unnormalized ones spread widely (deeper is faster);
+- by GD as the authors ran it (logistic loss summed, constant lr 0.001, 5 000 epochs, whose
+  "final" loss is the pre-step loss of epoch 5 000, i.e. after 4 999 steps): EWN's loss curves
+  nearly coincide across depth, the unnormalized ones spread widely (deeper is faster);
 - by gradient flow to log-loss -300 (the log-loss clock reaches t ~ e^300): the fitted exponent
   p of L(t) ~ 1/(t (log t)^p), with q = 1 fixed, is 2 for EWN at every depth and 2 - 2/L
   unnormalized (Lyu & Li). The corrections are log-log, so the exponent, not the constant, is
@@ -28,6 +32,7 @@ from ..data.synthetic import conv_rate_points
 from ..dynamics.gd import run_gd
 from ..dynamics.schedules import constant
 from ..errors import ConfigError
+from ..initial import INIT_SCHEMES, load_initial_parameters, torch_linear_weights
 from ..losses import get_loss
 from ..measure.rates import fit_loss_rate, log_exponent_product
 from ..measure.separability import linearly_separable
@@ -35,13 +40,22 @@ from ..nets import mlp
 from ..objective import make_log_loss
 from ..reparam import REPARAMS, encode, get_reparam
 from .base import Claim, Experiment, Result
-from .common import DTYPES, as_dtype, check_finite, train
+from .common import DTYPES, INIT_FROM_DOC, as_dtype, check_finite, train
 from .flow_options import SOLVERS, get_solver
+
+DIRECTIONS = ("solved", "unit")
 
 
 @dataclass(frozen=True)
 class Config:
     seed: int = field(6782, doc="seed of the data and w_init (the authors' draws) and the layers")
+    init: str = field("jax", choices=INIT_SCHEMES, doc="layers 1..L-1: jax.random draws, or "
+                      "torch: nn.Linear's default under torch.manual_seed(seed) per depth (a "
+                      "reconstruction: which torch seed each depth used is not known)")
+    init_from: str = field("", doc=INIT_FROM_DOC + "; one seed, the path may contain {depth}")
+    last_layer_direction: str = field(
+        "solved", choices=DIRECTIONS, doc="SWN/EWN last layer: v = the pseudo-inverse "
+        "solution (the authors', ||v|| != 1) or unit v")
     depths: tuple[int, ...] = field((1, 2, 3, 4), positive=True, distinct=True,
                                     doc="network depths")
     width: int = field(100, positive=True, doc="hidden width")
@@ -50,7 +64,8 @@ class Config:
         ("plain", "swn", "ewn"), choices=tuple(REPARAMS), doc="GD runs"
     )
     lr: float = field(0.001, positive=True, doc="constant GD learning rate")
-    epochs: int = field(5000, positive=True, doc="GD steps (full batch)")
+    epochs: int = field(5000, positive=True, doc="GD epochs; the final loss is epoch "
+                        "`epochs`'s pre-step loss, after epochs - 1 steps (the authors' 'final')")
     flow_parameterizations: tuple[str, ...] = field(
         ("plain", "ewn"), choices=tuple(REPARAMS), doc="gradient-flow runs for the rate fit"
     )
@@ -72,12 +87,61 @@ class Config:
                 f"fit_window={self.fit_window} must be two fractions 0 <= lo < hi <= 1")
         if not self.flow_target_log_loss < 0:
             raise ConfigError(f"flow_target_log_loss={self.flow_target_log_loss} must be negative")
+        if self.epochs < 2:
+            raise ConfigError(f"epochs={self.epochs} must be >= 2 (the final loss is after "
+                              "epochs - 1 steps)")
+        if self.init_from:  # a bad file is a config error, before any run directory exists
+            for depth in self.depths:
+                _initial_thetas(self, depth, None)
 
 
-def same_end_to_end_init(key, depth: int, width: int, w_init: np.ndarray) -> dict:
-    """Layers 1..L-1 at PyTorch's default init, the last solved so that the product is w_init."""
+def _model(config: Config, depth: int):
+    return mlp((2, *([config.width] * (depth - 1)), 1), "linear")
+
+
+def _arms(config: Config) -> dict:
+    names = dict.fromkeys((*config.parameterizations, *config.flow_parameterizations))
+    return {n: get_reparam(n) for n in names}
+
+
+def _encode(weights: dict, reparam, depth: int, keep_last_direction: bool) -> dict:
+    """Encode with unit directions, except (``keep_last_direction``) the last layer's v, which
+    stays the solved weights themselves, as the authors' conv_rate.py leaves it."""
+    theta = encode(weights, reparam)
+    last = f"layer{depth}"
+    if keep_last_direction and "v" in theta[last]:
+        theta[last] = {**theta[last], "v": weights[last]}
+    return theta
+
+
+def _initial_thetas(config: Config, depth: int, key) -> dict:
+    """{arm: theta} of one depth: from init_from, else the same end-to-end init per arm."""
+    model = _model(config, depth)
+    if config.init_from:
+        path = config.init_from.replace("{depth}", str(depth))
+        thetas, n_seeds = load_initial_parameters(path, model.layer_shapes, _arms(config),
+                                                  config.dtype)
+        if n_seeds != 1:
+            raise ConfigError(f"init_from={path} holds {n_seeds} seeds; ewn-conv-rate runs one")
+        return {arm: jax.tree.map(lambda a: a[0], t) for arm, t in thetas.items()}
+    _, _, w_init = _data(config)
+    w0 = {k: as_dtype(v, config.dtype) for k, v in same_end_to_end_init(
+        key, depth, config.width, w_init, torch_seed=config.seed if config.init == "torch"
+        else None).items()}
+    keep = config.last_layer_direction == "solved"
+    return {arm: _encode(w0, r, depth, keep) for arm, r in _arms(config).items()}
+
+
+def same_end_to_end_init(key, depth: int, width: int, w_init: np.ndarray,
+                         torch_seed: int | None = None) -> dict:
+    """Layers 1..L-1 at PyTorch's default init (``jax.random`` draws from ``key``, or torch's
+    own under ``torch_seed``), the last solved so that the product is w_init."""
     model = mlp((2, *([width] * (depth - 1)), 1), "linear")
-    weights = {k: np.asarray(v) for k, v in model.init(key).items()}
+    if torch_seed is None:
+        weights = {k: np.asarray(v) for k, v in model.init(key).items()}
+    else:
+        weights = {k: v.astype(np.float64)
+                   for k, v in torch_linear_weights(model.layer_shapes, torch_seed).items()}
     product = np.eye(2)
     for layer in range(1, depth):
         product = weights[f"layer{layer}"] @ product
@@ -97,20 +161,22 @@ def _data(config: Config):
 
 
 def run(config: Config, progress: bool = False) -> Result:
-    x_np, y_np, w_init = _data(config)
+    x_np, y_np, _ = _data(config)
     x, y = as_dtype(x_np, config.dtype), as_dtype(y_np, config.dtype)
     separable = linearly_separable(x_np, y_np)
     loss = get_loss("logistic")
     keys = jax.random.split(jax.random.PRNGKey(config.seed), max(config.depths))
     trajectory, gd_final, fits, metrics = {}, {}, {}, {"separable": separable}
+    initial = {}
     for depth in config.depths:
-        model = mlp((2, *([config.width] * (depth - 1)), 1), "linear")
-        w0 = {k: as_dtype(v, config.dtype) for k, v in
-              same_end_to_end_init(keys[depth - 1], depth, config.width, w_init).items()}
+        model = _model(config, depth)
+        thetas = _initial_thetas(config, depth, keys[depth - 1])
+        initial[f"initial_parameters_depth{depth}"] = {
+            arm: jax.tree.map(lambda a: np.asarray(a)[None], t) for arm, t in thetas.items()}
         for name in config.parameterizations:
             reparam = get_reparam(name)
-            result = run_gd(make_log_loss(model, reparam, loss), encode(w0, reparam), (x, y),
-                            constant(config.lr), max_steps=config.epochs, n_log=300,
+            result = run_gd(make_log_loss(model, reparam, loss), thetas[name], (x, y),
+                            constant(config.lr), max_steps=config.epochs - 1, n_log=300,
                             progress=progress)
             key = f"gd/{name}/depth{depth}"
             trajectory[f"{key}/step"] = result.series("step")
@@ -122,7 +188,7 @@ def run(config: Config, progress: bool = False) -> Result:
         for name in config.flow_parameterizations:
             reparam = get_reparam(name)
             path = train(
-                make_log_loss(model, reparam, loss), encode(w0, reparam), (x, y),
+                make_log_loss(model, reparam, loss), thetas[name], (x, y),
                 dynamics="flow", label=f"ewn-conv-rate flow ({name}, depth {depth})",
                 target_log_loss=config.flow_target_log_loss, n_log=400,
                 record=lambda th: {}, progress=progress,
@@ -146,7 +212,7 @@ def run(config: Config, progress: bool = False) -> Result:
     figures = {"gd_loss_curves": _gd_figure(config, trajectory)}
     if fits:
         figures["flow_rates"] = _flow_figure(config, trajectory)
-    return Result(metrics, claims, trajectory, figures)
+    return Result(metrics, claims, trajectory, figures, initial=initial)
 
 
 def _spread(gd_final, name, depths) -> float:
@@ -161,7 +227,8 @@ def _claims(config, separable, gd_final, fits) -> list[Claim]:
             depths) > 1:
         ewn, plain = _spread(gd_final, "ewn", depths), _spread(gd_final, "plain", depths)
         claims.append(Claim(
-            f"GD, epoch {config.epochs}: EWN's loss curves nearly coincide across depth, the "
+            f"GD, after {config.epochs - 1} steps (the authors' final loss, epoch "
+            f"{config.epochs}): EWN's loss curves nearly coincide across depth, the "
             "unnormalized ones spread widely",
             "loss(depth 1)/loss(depth 4): EWN 0.0087/0.0044 (x2), unnormalized 0.146/0.0021 (x70)",
             f"max/min final loss over depths {list(depths)}: EWN x{ewn:.1f}, unnormalized "

@@ -2,8 +2,10 @@
 
 Four points in R^2 (the authors' data, seed 2137), a 2-layer relu^2 net with 8 hidden neurons and
 no bias (3-homogeneous), WN on both layers, so that the scalar output layer is one 8-d neuron.
-Logistic loss, trained to log-loss -300 by the authors' GD schedule (frac 30, lr = lr_limit =
-0.01) or by gradient flow. As the loss goes to 0 (PAPERS.md §1.5):
+By default every parameterization starts from the authors' own weights: ``nn.Linear(2, 8)`` then
+``nn.Linear(8, 1)`` under ``torch.manual_seed(2137)``, reproduced bit for bit (``init=torch``).
+Logistic loss, trained to log-loss -300 by the authors' GD rule (frac 30, lr = lr_limit = 0.01)
+or by gradient flow. As the loss goes to 0 (PAPERS.md §1.5):
 
 - the per-example loss direction l/||l|| converges and a non-support point's share goes to 0;
 - cos(w_u, grad_u L) -> -1 for every non-vanishing neuron;
@@ -25,19 +27,31 @@ import numpy as np
 from ..config import field
 from ..data.synthetic import lin_sep_points
 from ..errors import ConfigError
+from ..initial import INIT_SCHEMES
 from ..losses import get_loss
 from ..measure.margin import normalized_margin
 from ..nets import mlp
 from ..objective import make_log_loss
-from ..reparam import REPARAMS, decode, encode, get_reparam
+from ..reparam import REPARAMS, decode, get_reparam
 from .base import Claim, Experiment, Result
-from .common import DTYPES, SCHEDULES, as_dtype, ewn_schedule, train
+from .common import (
+    DTYPES,
+    INIT_DOC,
+    INIT_FROM_DOC,
+    SCHEDULES,
+    as_dtype,
+    ewn_schedule,
+    initial_parameters,
+    train,
+)
 from .flow_options import SOLVERS, get_solver
 
 
 @dataclass(frozen=True)
 class Config:
     seed: int = field(2137, doc="seed of the data (the authors' draws) and the initial weights")
+    init: str = field("torch", choices=INIT_SCHEMES, doc=INIT_DOC)
+    init_from: str = field("", doc=INIT_FROM_DOC + "; one seed")
     width: int = field(8, positive=True, doc="hidden neurons")
     parameterizations: tuple[str, ...] = field(
         ("swn", "ewn"), choices=tuple(REPARAMS), doc="parameterizations to compare"
@@ -78,6 +92,15 @@ class Config:
         if outside:
             raise ConfigError(f"scatter_log_losses {outside} must lie in "
                               f"[target_log_loss, 0) = [{self.target_log_loss:g}, 0)")
+        if self.init_from:  # a bad file is a config error, before any run directory exists
+            _, n_seeds = initial_parameters(self, _model(self), self.parameterizations)
+            if n_seeds != 1:
+                raise ConfigError(f"init_from={self.init_from} holds {n_seeds} seeds; "
+                                  "ewn-lin-sep runs one (give arrays without a seed axis)")
+
+
+def _model(config: Config):
+    return mlp((2, config.width, 1), "relu2")
 
 
 def _recorder(model, reparam, loss, x, y):
@@ -113,9 +136,9 @@ def _recorder(model, reparam, loss, x, y):
 def run(config: Config, progress: bool = False) -> Result:
     x_np, y_np, _, _ = lin_sep_points(config.seed)
     x, y = as_dtype(x_np, config.dtype), as_dtype(y_np, config.dtype)
-    model = mlp((2, config.width, 1), "relu2")
+    model = _model(config)
     loss = get_loss("logistic")
-    weights0 = model.init(jax.random.PRNGKey(config.seed), dtype=jnp.dtype(config.dtype))
+    thetas, _ = initial_parameters(config, model, config.parameterizations)
     rule = ewn_schedule(config.schedule, config.lr, config.frac, config.lr_limit, config.grow,
                         config.shrink, config.backtrack)
     flow = dict(solver=get_solver(config.solver), rtol=config.rtol, atol=config.atol)
@@ -124,7 +147,8 @@ def run(config: Config, progress: bool = False) -> Result:
     for name in config.parameterizations:
         reparam = get_reparam(name)
         path = train(
-            make_log_loss(model, reparam, loss), encode(weights0, reparam), (x, y),
+            make_log_loss(model, reparam, loss), jax.tree.map(lambda a: a[0], thetas[name]),
+            (x, y),
             dynamics=config.dynamics, label=f"ewn-lin-sep ({name})", rule=rule,
             target_log_loss=config.target_log_loss, max_steps=config.max_steps,
             record=_recorder(model, reparam, loss, x, y), flow=flow, progress=progress,
@@ -136,7 +160,7 @@ def run(config: Config, progress: bool = False) -> Result:
     metrics["x_train"], metrics["y_train"] = x_np.tolist(), y_np.tolist()
     claims = _claims(config, metrics)
     figures = {"asymptotics": _figure(config, paths, metrics)}
-    return Result(metrics, claims, trajectory, figures)
+    return Result(metrics, claims, trajectory, figures, initial={"initial_parameters": thetas})
 
 
 def _nearest(series, log_loss: float) -> int:
@@ -170,6 +194,8 @@ def _analyse(config: Config, s: dict, y: np.ndarray) -> dict:
             "slope": float(np.polyfit(xs, ys, 1)[0]) if fit else None,
             "spread_sum": float(np.ptp(xs + ys)),  # EWN: x + y = const
             "spread_difference": float(np.ptp(ys - xs)),  # SWN: y - x = const
+            "max_1_plus_cos": float(np.max(1 + s["cos_w_grad"][k][alive])) if alive.any()
+            else None,
             "log_w": xs.round(4).tolist(),
             "log_grad": ys.round(4).tolist(),
         })
@@ -194,17 +220,17 @@ def _analyse(config: Config, s: dict, y: np.ndarray) -> dict:
 def _claims(config: Config, metrics: dict) -> list[Claim]:
     claims = []
     names = [n for n in config.parameterizations if n in ("ewn", "swn")]
-    unfinished = [n for n in config.parameterizations if metrics[n]["status"] != "target"]
-    if unfinished:  # the relations are asymptotic: a run that stopped early says nothing
-        return [Claim(
-            "Every run reached the target log-loss", f"log-loss {config.target_log_loss:g}",
-            ", ".join(f"{n} stopped at log-loss {metrics[n]['final_log_loss']:.4g} "
-                      f"({metrics[n]['status']})" for n in unfinished),
-            False,
-        )]
     paper_dirs = {"ewn": "(0.773, 0, 0.575, 0.268)", "swn": "(0.719, 0, 0.629, 0.297)"}
     for name in names:
         m = metrics[name]
+        if m["status"] != "target":  # asymptotic relations: an unfinished run says nothing
+            claims.append(Claim(
+                f"{name.upper()}: the run reaches log-loss {config.target_log_loss:g}",
+                "every relation below is asymptotic (loss -> 0)",
+                f"not judged: stopped at log-loss {m['final_log_loss']:.4g} ({m['status']})",
+                False,
+            ))
+            continue
         direction = np.asarray(m["final_loss_direction"])
         claims.append(Claim(
             f"{name.upper()}: the per-example loss direction converges, a non-support point -> 0",
@@ -219,14 +245,7 @@ def _claims(config: Config, metrics: dict) -> list[Claim]:
             f"final cos = {m['final_cos_grad_gtilde']:.6f}",
             m["final_cos_grad_gtilde"] < -0.999,
         ))
-        worst = m["max_1_plus_cos_non_vanishing"]
-        claims.append(Claim(
-            f"{name.upper()}: cos(w_u, grad_u L) -> -1 for every non-vanishing neuron",
-            "cos = -1.0000 for the large neurons",
-            "no non-vanishing neuron identified" if worst is None else
-            f"max 1 + cos = {worst:.1e} over neurons {m['non_vanishing_neurons']}",
-            worst is not None and worst < 1e-3,
-        ))
+        claims.append(_alignment_claim(name, m))
         claims.append(_relation_claim(name, m))
         claims.append(Claim(
             f"{name.upper()}: the normalized margin converges",
@@ -238,14 +257,48 @@ def _claims(config: Config, metrics: dict) -> list[Claim]:
             and m["normalized_margin_final"] > m["normalized_margin_initial"],
         ))
     if config.dynamics == "gd" and set(names) == {"ewn", "swn"}:
-        ewn, swn = metrics["ewn"]["steps"], metrics["swn"]["steps"]
+        ewn, swn = metrics["ewn"]["epochs"][0], metrics["swn"]["epochs"][0]
+        done = all(metrics[n]["status"] == "target" for n in names)
         claims.append(Claim(
-            f"EWN reaches log-loss {config.target_log_loss:g} in far fewer GD steps than SWN",
-            "653 vs 12 284 steps",
-            f"EWN {ewn}, SWN {swn} ({swn / ewn:.1f}x)",
-            swn >= 5 * ewn,
+            f"EWN reaches log-loss {config.target_log_loss:g} in far fewer GD epochs than SWN",
+            "653 vs 12 284 epochs",
+            f"EWN {ewn}, SWN {swn} epochs ({swn / ewn:.1f}x)"
+            + ("" if done else " (not every run reached the target)"),
+            done and swn >= 5 * ewn,
         ))
     return claims
+
+
+# "still approaching -1": 1 + cos at the scatter times may not grow by more than this factor
+# (float noise once it is tiny), and must end below ALIGNMENT_SMALL
+ALIGNMENT_SLACK = 1.05
+ALIGNMENT_SMALL = 0.1
+
+
+def _alignment_claim(name: str, m: dict) -> Claim:
+    """cos(w_u, grad_u L) -> -1 for the non-vanishing neurons: an asymptotic statement, judged
+    as "approaching -1 and still approaching": the largest 1 + cos over those neurons, at the
+    scatter log-losses, is small (< 0.1) at the last and does not grow from one to the next. The
+    authors' own run has 1 + cos = 3.3e-2, 3.0e-2, 2.8e-2 for its output neuron at log-loss
+    -200, -250, -300 (their figure draws it on a -1..1 axis).
+    """
+    gaps = [sc["max_1_plus_cos"] for sc in m["scatter"]]
+    label = f"{name.upper()}: cos(w_u, grad_u L) -> -1 for every non-vanishing neuron"
+    if not m["non_vanishing_neurons"]:
+        return Claim(label, "cos = -1.0000 for the large neurons",
+                     "no non-vanishing neuron identified", False)
+    holds = gaps[-1] < ALIGNMENT_SMALL and all(
+        b <= ALIGNMENT_SLACK * a for a, b in zip(gaps, gaps[1:], strict=False))
+    return Claim(
+        label,
+        "cos = -1.0000 for the large neurons; the output neuron approaches -1 slowly "
+        "(1 + cos = 3.3e-2, 3.0e-2, 2.8e-2 at log-loss -200, -250, -300 in the authors' run)",
+        "max 1 + cos over neurons " + str(m["non_vanishing_neurons"]) + " at log-loss "
+        + ", ".join(f"{sc['log_loss']:.0f}" for sc in m["scatter"]) + ": "
+        + ", ".join(f"{g:.1e}" for g in gaps)
+        + ("" if holds else f" (needs < {ALIGNMENT_SMALL:g} at the last and no growth)"),
+        bool(holds),
+    )
 
 
 def _relation_claim(name: str, m: dict) -> Claim:

@@ -5,8 +5,9 @@ coordinate is its own 1-d neuron. Unnormalized GD moves w along x (straight line
 w_i = exp(a_i) and the gradient flow is dw_i/dt = w_i^2 x_i e^{-<w,x>}, so
 1/w_i(t) = 1/w_i(0) - x_i S(t) with S = int e^{-f}: the coordinate with the largest w_i(0) x_i
 blows up first and the other converges to a finite value, i.e. the trajectory ends on that axis.
-The GD schedule is the authors' (frac 10, lr 0.01, lr_limit 0.1, x1.1 backtracking) to
-log-loss -50.
+The GD rule is the authors' (frac 10, lr 0.01, lr_limit 0.1, x1.1 backtracking, the step set
+by the previous iterate's loss, PAPERS.md §1.6) to log-loss -50; from their five starting points
+it retraces their runs epoch for epoch (EWN 57/49/58/45/52, unnormalized 2770/2755/2763/2734/2755).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..nets import coordinate_linear
 from ..objective import make_log_loss
 from ..reparam import REPARAMS, decode, encode, get_reparam
 from .base import Claim, Experiment, Result
-from .common import DTYPES, SCHEDULES, as_dtype, ewn_schedule, keep_gd
+from .common import DTYPES, SCHEDULES, as_dtype, ewn_schedule, keep_gd, step_counts
 
 # GD may overshoot the flow's off-axis limit slightly; a coordinate above this multiple of the
 # limit is still growing, i.e. not on its way to the axis.
@@ -105,6 +106,7 @@ def run(config: Config, progress: bool = False) -> Result:
     weights0 = {"w": as_dtype(inits[:, :, None], config.dtype)}
 
     trajectory, paths, steps, reached = {}, {}, {}, {}
+    metrics: dict = {"inits": inits.tolist()}
     for name in config.parameterizations:
         reparam = get_reparam(name)
         theta0 = jax.vmap(lambda w, r=reparam: encode(w, r))(weights0)
@@ -116,15 +118,11 @@ def run(config: Config, progress: bool = False) -> Result:
         )
         keep_gd(trajectory, name, result, f"ewn-simple-traj ({name})")
         paths[name] = [result.series("w", i) for i in range(len(inits))]
-        steps[name] = result.steps
-        reached[name] = np.asarray(result.status_names()) == "target"
-
-    metrics: dict = {"inits": inits.tolist()}
-    for name in config.parameterizations:
-        metrics[f"{name}_steps"] = steps[name].tolist()
-        metrics[f"{name}_final_direction"] = [
-            (p[-1] / np.linalg.norm(p[-1])).round(4).tolist() for p in paths[name]
-        ]
+        counts = step_counts(result)
+        steps[name] = np.asarray(counts["epochs"])
+        reached[name] = np.asarray(counts["status"]) == "target"
+        metrics[name] = {**counts, "final_direction": [
+            (p[-1] / np.linalg.norm(p[-1])).round(4).tolist() for p in paths[name]]}
     claims = _claims(config, inits, x_np, paths, steps, reached)
     return Result(metrics, claims, trajectory, {"trajectories": _figure(config, inits, paths)})
 
@@ -174,12 +172,12 @@ def _claims(config, inits, x, paths, steps, reached) -> list[Claim]:
     if "plain" in steps and "ewn" in steps:
         ewn, plain = np.median(steps["ewn"]), np.median(steps["plain"])
         claims.append(Claim(
-            f"EWN reaches log-loss {config.target_log_loss:g} in far fewer steps than "
+            f"EWN reaches log-loss {config.target_log_loss:g} in far fewer epochs than "
             "unnormalized GD",
-            "EWN 46-59 steps vs unnormalized about 2 750 (to log-loss -50)",
-            f"EWN {int(steps['ewn'].min())}-{int(steps['ewn'].max())}, unnormalized "
-            f"{int(steps['plain'].min())}-{int(steps['plain'].max())} (median ratio "
-            f"{plain / ewn:.0f}x)",
+            "epochs: EWN 57, 49, 58, 45, 52 vs unnormalized 2770, 2755, 2763, 2734, 2755 "
+            "(to log-loss -50, from the five inits)",
+            f"epochs: EWN {', '.join(map(str, steps['ewn']))} vs unnormalized "
+            f"{', '.join(map(str, steps['plain']))} (median ratio {plain / ewn:.0f}x)",
             bool(plain >= 10 * ewn and reached["plain"].all() and reached["ewn"].all()),
         ))
     return claims
@@ -190,7 +188,8 @@ def _figure(config, inits, paths):
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         for w0, path in zip(inits, paths[name], strict=True):
-            ax.plot(path[:, 0], path[:, 1], marker=".", ms=2, lw=1.2, label=f"w0={tuple(w0)}")
+            label = f"w0=({', '.join(f'{v:g}' for v in w0)})"
+            ax.plot(path[:, 0], path[:, 1], marker=".", ms=2, lw=1.2, label=label)
         ax.set_title(f"{name}: trajectories to log-loss {config.target_log_loss:g}")
         ax.set_xlabel("w1")
         ax.set_ylabel("w2")
