@@ -11,14 +11,21 @@ jax.config.update("jax_enable_x64", True)
 
 from .dynamics.gd import GDResult, log_spaced_steps, run_gd  # noqa: E402
 from .dynamics.schedules import StepRule, backtracking, constant, loss_adaptive  # noqa: E402
+from .initial import (  # noqa: E402
+    load_initial_parameters,
+    save_initial_parameters,
+    seeded_weights,
+    torch_linear_weights,
+)
 from .losses import LOSSES, Loss, get_loss, log_softplus  # noqa: E402
 from .nets import Model, coordinate_linear, mlp  # noqa: E402
-from .objective import make_log_loss  # noqa: E402
+from .objective import LogLoss, make_log_loss  # noqa: E402
 from .reparam import REPARAMS, ExponentialWN, Plain, StandardWN, decode, encode, get_reparam  # noqa: E402
 
 __all__ = [
-    "GDResult", "LOSSES", "Loss", "Model", "REPARAMS", "ExponentialWN", "Plain", "StandardWN",
-    "StepRule", "backtracking", "constant", "coordinate_linear", "decode", "encode", "get_loss",
-    "get_reparam", "log_softplus", "log_spaced_steps", "loss_adaptive", "make_log_loss", "mlp",
-    "run_gd",
+    "GDResult", "LOSSES", "LogLoss", "Loss", "Model", "REPARAMS", "ExponentialWN", "Plain",
+    "StandardWN", "StepRule", "backtracking", "constant", "coordinate_linear", "decode", "encode",
+    "get_loss", "get_reparam", "load_initial_parameters", "log_softplus", "log_spaced_steps",
+    "loss_adaptive", "make_log_loss", "mlp", "run_gd", "save_initial_parameters",
+    "seeded_weights", "torch_linear_weights",
 ]

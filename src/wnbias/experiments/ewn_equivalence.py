@@ -24,6 +24,7 @@ from ..dynamics.gd import run_gd
 from ..dynamics.preconditioners import ewn_rate, swn_rate
 from ..dynamics.schedules import constant
 from ..errors import ConfigError, SolverFailure
+from ..initial import load_initial_parameters
 from ..losses import get_loss
 from ..nets import mlp
 from ..objective import make_log_loss
@@ -48,6 +49,10 @@ class Config:
         doc="GD step sizes compared with the flow",
     )
     dtype: str = field("float64", choices=("float64",), doc="precision (float64 only here)")
+    init_from: str = field("", doc="start from the unnormalized weights in this .npz (keys "
+                           "layer1, layer2; one seed) instead of random ones; every "
+                           "parameterization is encoded from them with unit v, as the theorem "
+                           "assumes")
 
     def check(self) -> None:
         if len(self.gd_steps) < 2:
@@ -57,14 +62,32 @@ class Config:
             if steps < 1 or abs(steps - round(steps)) > 1e-9 * steps:
                 raise ConfigError(f"gd_steps: t_end={self.t_end:g} must be a whole number (>= 1) "
                                   f"of steps {eta:g}")
+        if self.init_from:  # a bad file is a config error, before any run directory exists
+            _initial_weights(self, _model(self), None)
+
+
+def _model(config: Config):
+    return mlp((config.dim, config.width, 1), "relu2")
+
+
+def _initial_weights(config: Config, model, key) -> dict:
+    if not config.init_from:
+        return model.init(key)
+    thetas, n_seeds = load_initial_parameters(config.init_from, model.layer_shapes,
+                                              {"plain": get_reparam("plain")}, config.dtype)
+    if n_seeds != 1:
+        raise ConfigError(f"init_from={config.init_from} holds {n_seeds} seeds; "
+                          "ewn-equivalence runs one")
+    return {layer: t["w"][0] for layer, t in thetas["plain"].items()}
 
 
 def _problem(config: Config):
     kx, kt, kw = jax.random.split(jax.random.PRNGKey(config.seed), 3)
     x = jax.random.normal(kx, (config.n_points, config.dim))
     y = jnp.sign(x @ jax.random.normal(kt, (config.dim,)))
-    model = mlp((config.dim, config.width, 1), "relu2")
-    return model, model.init(kw), as_dtype(x, config.dtype), as_dtype(y, config.dtype)
+    model = _model(config)
+    w0 = _initial_weights(config, model, kw)
+    return model, w0, as_dtype(x, config.dtype), as_dtype(y, config.dtype)
 
 
 def _max_relative_deviation(a: dict, b: dict) -> float:
