@@ -208,7 +208,7 @@ def test_xor_claims_survive_unfinished_seeds(swn_finished):
     else:  # fewer than half: only the claims that concern SWN fail, and say why
         assert not dense.holds and "fewer than half" in dense.measured
         assert "SWN 3/8" in dense.measured
-        assert not epochs.holds
+        assert epochs.holds  # EWN against unnormalized: SWN's seeds do not matter
         assert claims["Unnormalized GD keeps every neuron"].holds
 
 

@@ -341,12 +341,18 @@ def _figure(config, paths, metrics):
         row[1].set_title(f"{name}: cos(w_u, grad_u L)")
         for ax in row[:2]:
             ax.set_xlabel("-log L")
+        slope = -1.0 if name == "ewn" else 1.0
         for sc in metrics[name]["scatter"]:  # shifted by log L so the three times overlay
             shifted = np.asarray(sc["log_grad"]) - sc["log_loss"]
-            row[2].plot(sc["log_w"], shifted, "o", label=f"log L = {sc['log_loss']:.0f}")
+            xs = np.asarray(sc["log_w"])
+            dots = row[2].plot(xs, shifted, "o", label=f"log L = {sc['log_loss']:.0f}")
+            if len(xs):  # the predicted relation through the neurons' mean
+                ends = np.array([xs.min() - 0.05, xs.max() + 0.05])
+                row[2].plot(ends, slope * (ends - xs.mean()) + shifted.mean(), "--", lw=0.8,
+                            color=dots[0].get_color())
         row[2].set_xlabel("log ||w_u|| (non-vanishing neurons)")
         row[2].set_ylabel("log ||grad_u L|| - log L")
-        row[2].set_title(f"{name}: expected slope {'-1' if name == 'ewn' else '+1'}")
+        row[2].set_title(f"{name}: expected slope {slope:+.0f} (dashed)")
         row[2].legend(fontsize=7)
     fig.tight_layout()
     return fig
