@@ -152,6 +152,8 @@ def run(config: Config, progress: bool = False) -> Result:
             dynamics=config.dynamics, label=f"ewn-lin-sep ({name})", rule=rule,
             target_log_loss=config.target_log_loss, max_steps=config.max_steps,
             record=_recorder(model, reparam, loss, x, y), flow=flow, progress=progress,
+            # GD: about every epoch of EWN's ~650 logged, like the authors' per-epoch logs
+            n_log=2000 if config.dynamics == "gd" else 400,
         )
         paths[name] = path
         trajectory.update({f"{name}/{k}": v for k, v in path.series.items()})
