@@ -13,8 +13,8 @@ Three runs, all in the same process on the CPU, on one core:
   c = lr L^(1/30), lr from 0.01; a step that raises the loss is undone and lr /= 1.1, otherwise
   lr = min(1.1 lr, 0.01); at most 40 000 accepted steps, stop at log-loss -300. No ``record``:
   the bare training.
-- ``wnbias flow``: ``wnbias.dynamics.flow.run_flow`` in the log-loss clock (diffrax Tsit5, rtol
-  1e-8, atol 1e-10, the defaults), integrated to log-loss -300.
+- ``wnbias flow``: ``wnbias.dynamics.flow.run_flow`` in the log-loss clock (``LogLossClock``;
+  diffrax Tsit5, rtol 1e-8, atol 1e-10, the defaults), integrated to log-loss -300.
 - ``torch eager``: the same GD written plainly in PyTorch the way the authors wrote
   ``lin-sep.py`` (float64, one thread; per step: forward, backward, parameter update, recompute
   the loss, undo the step if the loss rose), from the same initial weights. Skipped, with a
@@ -74,7 +74,7 @@ import numpy as np  # noqa: E402
 
 import wnbias as wb  # noqa: E402
 from wnbias.data.synthetic import lin_sep_points  # noqa: E402
-from wnbias.dynamics.flow import run_flow  # noqa: E402
+from wnbias.dynamics.flow import LogLossClock, run_flow  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # timing.py, from any cwd
 from timing import CompileTimer, environment, timed_call  # noqa: E402
@@ -141,7 +141,7 @@ def time_flow(setup, repeats: int, compile_timer: CompileTimer) -> dict:
     log_loss, _, data, theta0 = setup
 
     def call():
-        return run_flow(log_loss, theta0, data, clock="log_loss", target_log_loss=TARGET_LOG_LOSS)
+        return run_flow(log_loss, theta0, data, clock=LogLossClock(target_log_loss=TARGET_LOG_LOSS))
 
     result, cold = timed_call(call, compile_timer)
     samples = []

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import wnbias as wb
-from wnbias.dynamics.flow import run_flow
+from wnbias.dynamics.flow import LogLossClock, TimeClock, run_flow
 
 X, Y = jnp.array([[2.0, 1.0]]), jnp.ones(1)
 W0 = np.array([1.0, 1.0])
@@ -23,8 +23,8 @@ def simple_traj(name):
 def test_unnormalized_flow_matches_closed_form(clock):
     """f' = |x|^2 e^-f, so e^f(t) = e^f0 + |x|^2 t and w(t) = w0 + (f - f0) x/|x|^2."""
     log_loss, theta0, record = simple_traj("plain")
-    kwargs = {"target_log_loss": -300.0} if clock == "log_loss" else {"t_end": 1e4}
-    result = run_flow(log_loss, theta0, (X, Y), clock=clock, record=record, **kwargs)
+    flow_clock = LogLossClock(target_log_loss=-300.0) if clock == "log_loss" else TimeClock(1e4)
+    result = run_flow(log_loss, theta0, (X, Y), flow_clock, record=record)
     assert result.status == "target"
     t, w = result.trajectory["t"], result.trajectory["w"]
     f = np.log(np.exp(3.0) + 5.0 * t)
@@ -42,7 +42,7 @@ def test_unnormalized_flow_matches_closed_form(clock):
 def test_ewn_flow_conserves_its_closed_form_invariant():
     """EWN: d(1/w_i)/dt = -x_i e^-f, so (1/w0_i - 1/w_i)/x_i is the same S(t) for all i."""
     log_loss, theta0, record = simple_traj("ewn")
-    result = run_flow(log_loss, theta0, (X, Y), target_log_loss=-300.0, record=record)
+    result = run_flow(log_loss, theta0, (X, Y), LogLossClock(-300.0), record=record)
     w = result.trajectory["w"]
     s = (1.0 / W0 - 1.0 / w) / np.array([2.0, 1.0])
     np.testing.assert_allclose(s[:, 0], s[:, 1], rtol=1e-7, atol=1e-10)
@@ -55,7 +55,7 @@ def test_ewn_flow_conserves_its_closed_form_invariant():
 
 def test_solver_failure_keeps_trajectory_and_says_what_to_change():
     log_loss, theta0, record = simple_traj("ewn")
-    result = run_flow(log_loss, theta0, (X, Y), target_log_loss=-300.0, record=record,
+    result = run_flow(log_loss, theta0, (X, Y), LogLossClock(-300.0), record=record,
                       max_steps=5)
     assert result.status == "solver_failure"
     assert "log-loss" in result.message and "raise max_steps" in result.message
@@ -64,19 +64,27 @@ def test_solver_failure_keeps_trajectory_and_says_what_to_change():
 
 def test_time_budget_stops_early():
     log_loss, theta0, record = simple_traj("plain")
-    result = run_flow(log_loss, theta0, (X, Y), target_log_loss=-300.0, t_max=1e6)
+    result = run_flow(log_loss, theta0, (X, Y), LogLossClock(-300.0, t_max=1e6))
     assert result.status == "time_budget"
     assert 1e6 <= result.time < 1e7 and -20 < result.log_loss < -10
 
 
-def test_bad_clock_arguments():
+def test_unknown_or_ill_configured_clock_is_a_clear_error():
+    """The initial log-loss is -3: a clock that cannot run from there says what it needs."""
     log_loss, theta0, _ = simple_traj("plain")
-    with pytest.raises(ValueError, match="allowed: log_loss, time"):
-        run_flow(log_loss, theta0, (X, Y), clock="s", target_log_loss=-1.0)
-    with pytest.raises(ValueError, match="target_log_loss below"):
-        run_flow(log_loss, theta0, (X, Y), target_log_loss=0.0)
-    with pytest.raises(ValueError, match="t_end"):
-        run_flow(log_loss, theta0, (X, Y), clock="time")
+    for unknown in ("log_loss", None):
+        with pytest.raises(ValueError, match="unknown clock .*allowed: LogLossClock.*TimeClock"):
+            run_flow(log_loss, theta0, (X, Y), unknown)
+    for target in (0.0, -3.0, np.nan, None):
+        with pytest.raises(ValueError, match="target_log_loss below the initial log-loss -3"):
+            run_flow(log_loss, theta0, (X, Y), LogLossClock(target_log_loss=target))
+    for t_end in (0.0, -1.0, np.nan, None):
+        with pytest.raises(ValueError, match="TimeClock needs a positive t_end"):
+            run_flow(log_loss, theta0, (X, Y), TimeClock(t_end=t_end))
+    with pytest.raises(TypeError):
+        LogLossClock()  # the target is required
+    with pytest.raises(AttributeError):
+        TimeClock(1.0).t_end = 2.0  # frozen
 
 
 def test_loose_tolerance_is_caught_by_the_clock_check():
@@ -90,9 +98,9 @@ def test_loose_tolerance_is_caught_by_the_clock_check():
     reparam = wb.get_reparam("ewn")
     log_loss = wb.make_log_loss(model, reparam, wb.get_loss("logistic"))
     theta0 = wb.encode(model.init(jax.random.PRNGKey(2137)), reparam)
-    tight = run_flow(log_loss, theta0, (x, y), target_log_loss=-40.0)
+    tight = run_flow(log_loss, theta0, (x, y), LogLossClock(-40.0))
     assert tight.status == "target"
     np.testing.assert_allclose(tight.trajectory["log_loss"], tight.trajectory["clock_log_loss"],
                                atol=1e-5)
-    loose = run_flow(log_loss, theta0, (x, y), target_log_loss=-40.0, rtol=1e-2, atol=1e-2)
+    loose = run_flow(log_loss, theta0, (x, y), LogLossClock(-40.0), rtol=1e-2, atol=1e-2)
     assert loose.status == "solver_failure" and "tighten rtol" in loose.message

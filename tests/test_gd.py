@@ -39,26 +39,36 @@ def test_constant_rate_matches_a_hand_written_loop():
     assert result.steps[0] == 25 and result.status_names() == ["budget"]
 
 
-def test_loss_adaptive_scale():
-    rule = loss_adaptive(0.3, frac=5)
-    state = rule.init()
-    np.testing.assert_allclose(rule.scale(state, jnp.asarray(-10.0)), 0.3 * np.exp(-2.0))
-    np.testing.assert_allclose(loss_adaptive(0.3, 0).scale(state, jnp.asarray(-10.0)), 0.3)
-    np.testing.assert_allclose(constant(0.3).scale(state, jnp.asarray(-10.0)), 0.3 * np.exp(-10))
+def _step(rule, log_loss, grad=-1.0):
+    """The update of a one-leaf parameter with gradient ``grad`` at log-loss ``log_loss``."""
+    params = {"t": jnp.zeros(1)}
+    updates, _ = rule.update({"t": jnp.full(1, grad)}, rule.init(params), params,
+                             jnp.asarray(log_loss))
+    return float(updates["t"][0])
+
+
+def test_loss_adaptive_step():
+    # the step is -eta L grad(log L): eta = lr L^-(1-1/frac), so lr L^(1/frac)
+    np.testing.assert_allclose(_step(loss_adaptive(0.3, frac=5), -10.0), 0.3 * np.exp(-2.0))
+    np.testing.assert_allclose(_step(loss_adaptive(0.3, 0), -10.0), 0.3)
+    np.testing.assert_allclose(_step(constant(0.3), -10.0), 0.3 * np.exp(-10))
+    # before any accepted step the previous-loss reference is L = 1: eta = lr
+    np.testing.assert_allclose(_step(loss_adaptive(0.3, 5, reference="previous"), -10.0),
+                               0.3 * np.exp(-10.0))
 
 
 def test_backtracking_lr_update():
-    log_loss = jnp.asarray(-1.0)
+    log_loss, params = jnp.asarray(-1.0), {"t": jnp.zeros(1)}
     rule = backtracking(loss_adaptive(0.01, 5), lr_limit=0.0105)
-    state = rule.init()
-    up = rule.update(state, jnp.asarray(True), log_loss)
-    down = rule.update(state, jnp.asarray(False), log_loss)
+    state = rule.init(params)
+    up = rule.feedback(state, jnp.asarray(True), log_loss)
+    down = rule.feedback(state, jnp.asarray(False), log_loss)
     np.testing.assert_allclose(up["lr"], 0.0105)  # 0.011 capped
     np.testing.assert_allclose(down["lr"], 0.01 / 1.1)
     below = backtracking(loss_adaptive(0.01, 5), lr_limit=0.0105, growth="while_below")
-    up = below.update(below.init(), jnp.asarray(True), log_loss)
+    up = below.feedback(below.init(params), jnp.asarray(True), log_loss)
     np.testing.assert_allclose(up["lr"], 0.011)  # grown past the limit, not capped
-    np.testing.assert_allclose(below.update(up, jnp.asarray(True), log_loss)["lr"], 0.011)
+    np.testing.assert_allclose(below.feedback(up, jnp.asarray(True), log_loss)["lr"], 0.011)
 
 
 def _exp_decay():
@@ -86,9 +96,9 @@ def test_authors_rule_by_hand_three_steps():
 
 def test_previous_reference_moves_only_on_accepted_steps():
     rule = loss_adaptive(1.0, 2, reference="previous")
-    state = rule.update(rule.init(), jnp.asarray(False), jnp.asarray(-7.0))
+    state = rule.feedback(rule.init({}), jnp.asarray(False), jnp.asarray(-7.0))
     assert float(state["ref_log_loss"]) == 0.0
-    state = rule.update(state, jnp.asarray(True), jnp.asarray(-7.0))
+    state = rule.feedback(state, jnp.asarray(True), jnp.asarray(-7.0))
     assert float(state["ref_log_loss"]) == -7.0
     assert state["ref_log_loss"].dtype == jnp.float64
 

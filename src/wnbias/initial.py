@@ -75,10 +75,12 @@ def seeded_weights(model, scheme: str, seed: int, n_seeds: int, dtype: str) -> d
     return {k: w.astype(dtype) for k, w in weights.items()}
 
 
-def _param_shapes(reparam: Reparam, shape: tuple[int, int]) -> dict[str, tuple[int, ...]]:
-    n = shape[0]
-    return {"plain": {"w": shape}, "swn": {"g": (n,), "v": shape},
-            "ewn": {"a": (n,), "v": shape}}[reparam.name]
+def _param_shapes(reparam: Reparam, shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    """The shape of each of ``reparam``'s parameters for a layer of weights ``shape``."""
+    import jax
+
+    out = jax.eval_shape(reparam.encode, jax.ShapeDtypeStruct(tuple(shape), np.float64))
+    return {p: tuple(v.shape) for p, v in out.items()}
 
 
 def load_initial_parameters(

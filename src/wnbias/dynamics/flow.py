@@ -2,34 +2,40 @@
 
 The flow is d theta/dt = -P grad L(theta) with an optional preconditioner P (identity for
 plain gradient flow in any parameterization). Since grad L = L grad(log L), with
-g = grad(log L):
+g = grad(log L), the same path can be integrated in two clocks. As in diffrax, where solvers,
+step-size controllers and events are objects, a clock is an object passed to ``run_flow``:
 
-- ``clock="time"``: integrate in t, d theta/dt = -L P g. Use it for a fixed horizon.
-- ``clock="log_loss"``: integrate in lambda = -log L, which increases strictly along the flow
-  (d lambda/dt = L <g, P g>). Then d theta/d lambda = -P g/<g, P g> and
-  dt/d lambda = 1/(L <g, P g>). Classification flows need t ~ 1/L to reach the asymptotic regime
+- :class:`TimeClock`: integrate in t, d theta/dt = -L P g. Use it for a fixed horizon.
+- :class:`LogLossClock`: integrate in lambda = -log L, which increases strictly along the flow
+  (d lambda/dt = L <g, P g>). Classification flows need t ~ 1/L to reach the asymptotic regime
   (t ~ e^300 at log-loss -300); in lambda the same path is a bounded interval integrated in a
-  bounded number of solver steps. t is carried along as u = log(1 + t), du/dlambda =
-  e^(lambda - u)/<g, P g>, which stays O(1) while t grows like e^lambda; both clocks are reported.
+  bounded number of solver steps, and t is carried along so both clocks are reported.
 
-The trajectory is saved on a grid (uniform in log-loss, or log-spaced in t) through
-``record(theta)``, so memory does not grow with the parameter count times the grid.
+Each clock owns what differs between the two: its checks against the initial log-loss, the
+vector field, the integration interval, the save grid, the stopping event, the saved values and
+what the event means for the status. The trajectory is saved on the clock's grid (uniform in
+log-loss, or log-spaced in t) through ``record(theta)``, so memory does not grow with the
+parameter count times the grid.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-CLOCKS = ("log_loss", "time")
 # Largest relative gap allowed between the log-loss clock -lambda and the true log L(theta).
 CLOCK_TOLERANCE = 1e-4
+
+State = dict[str, Any]  # {"theta": the parameters, "u": log(1 + t) in the log-loss clock}
+Field = Callable[[Any, State, Any], State]
+Observe = Callable[[Any, State, Any], dict[str, jax.Array]]
 
 
 @dataclass(frozen=True)
@@ -74,15 +80,156 @@ def _function_evaluations(solver, steps: int) -> int | None:
     return 1 + steps * (tableau.num_stages - int(tableau.fsal))
 
 
+@dataclass(frozen=True)
+class Clock(ABC):
+    """The clock ``run_flow`` integrates in: subclass it as :class:`LogLossClock` and
+    :class:`TimeClock` do.
+
+    ``log_loss(theta, *data)`` is the objective, ``value_and_grad`` its
+    ``jax.value_and_grad``, ``precondition(theta, g)`` returns P g and ``record(theta)`` the
+    extra values to save. ``event_status`` is the status of a solve that stopped on the
+    clock's event; ``checks_drift`` says whether the saved values carry ``clock_log_loss``, to
+    be checked against the true log-loss (``CLOCK_TOLERANCE``).
+    """
+
+    event_status: ClassVar[str]
+    checks_drift: ClassVar[bool]
+
+    @abstractmethod
+    def validate(self, log_loss0: float) -> None:
+        """Raise ValueError if the clock cannot run from the initial log-loss ``log_loss0``."""
+
+    @abstractmethod
+    def vector_field(self, log_loss, value_and_grad, precondition, data) -> Field:
+        """The vector field of the state {theta, u} in the clock's variable."""
+
+    @abstractmethod
+    def interval(self, log_loss0: float) -> tuple[float, float]:
+        """The integration interval (s0, s1) in the clock's variable."""
+
+    @abstractmethod
+    def save_grid(self, log_loss0: float, n_save: int) -> np.ndarray:
+        """The ``n_save - 1`` save points before the end (the end is saved with the solve)."""
+
+    @abstractmethod
+    def event(self, log_loss, data) -> diffrax.Event:
+        """The diffrax Event that stops the solve early."""
+
+    @abstractmethod
+    def observe(self, log_loss, data, record) -> Observe:
+        """The values saved at each grid point: ``t``, ``log1p_t``, ``log_loss`` and ``record``."""
+
+
+@dataclass(frozen=True)
+class LogLossClock(Clock):
+    """Integrate in lambda = -log L from the initial log-loss to ``target_log_loss``; stop
+    early (status ``time_budget``) when t exceeds ``t_max``.
+
+    Along the flow d lambda/dt = L <g, P g>, so d theta/d lambda = -P g/<g, P g> and
+    dt/d lambda = 1/(L <g, P g>). t is carried along as u = log(1 + t),
+    du/dlambda = e^(lambda - u)/<g, P g>, which stays O(1) while t grows like e^lambda (t itself
+    overflows float64 beyond log-loss -709, u does not). The save grid is uniform in log-loss.
+    The true log L(theta) is saved beside the clock -lambda (``clock_log_loss``): their gap is
+    the integration error, and a gap above ``CLOCK_TOLERANCE`` is a solver failure.
+    """
+
+    target_log_loss: float
+    t_max: float = np.inf
+
+    event_status: ClassVar[str] = "time_budget"
+    checks_drift: ClassVar[bool] = True
+
+    def validate(self, log_loss0: float) -> None:
+        if self.target_log_loss is None or not self.target_log_loss < log_loss0:
+            raise ValueError(
+                f"LogLossClock needs target_log_loss below the initial log-loss {log_loss0:.4g}"
+                f" (got {self.target_log_loss})"
+            )
+
+    def vector_field(self, log_loss, value_and_grad, precondition, data) -> Field:
+        def field(lam, state, args):
+            value, g = value_and_grad(state["theta"], *data)
+            pg = precondition(state["theta"], g)
+            speed = _dot(g, pg)
+            return {"theta": jax.tree.map(lambda v: -v / speed, pg),
+                    "u": jnp.exp(-value - state["u"]) / speed}
+
+        return field
+
+    def interval(self, log_loss0: float) -> tuple[float, float]:
+        return -log_loss0, -self.target_log_loss
+
+    def save_grid(self, log_loss0: float, n_save: int) -> np.ndarray:
+        s0, s1 = self.interval(log_loss0)
+        return np.linspace(s0, s1, n_save)[:-1]  # the end is saved by t1
+
+    def event(self, log_loss, data) -> diffrax.Event:
+        u_max = np.log1p(self.t_max)  # compare in u: t itself overflows past log-loss -709
+        return diffrax.Event(lambda lam, state, args, **kw: state["u"] >= u_max)
+
+    def observe(self, log_loss, data, record) -> Observe:
+        def observe(lam, state, args):
+            # the true log L(theta), not the clock -lambda: their gap is the integration error
+            return {"t": jnp.expm1(state["u"]), "log1p_t": state["u"], "clock_log_loss": -lam,
+                    "log_loss": log_loss(state["theta"], *data), **record(state["theta"])}
+
+        return observe
+
+
+@dataclass(frozen=True)
+class TimeClock(Clock):
+    """Integrate in the physical time t from 0 to ``t_end`` (d theta/dt = -L P g); stop early
+    (status ``target``, as at ``t_end``) at ``target_log_loss`` if given.
+
+    Use it for a fixed horizon. The save grid is t = 0 and then log-spaced from ``t_end * 1e-4``.
+    """
+
+    t_end: float
+    target_log_loss: float | None = None
+
+    event_status: ClassVar[str] = "target"
+    checks_drift: ClassVar[bool] = False
+
+    def validate(self, log_loss0: float) -> None:
+        if self.t_end is None or not self.t_end > 0:
+            raise ValueError(f"TimeClock needs a positive t_end (got {self.t_end})")
+
+    def vector_field(self, log_loss, value_and_grad, precondition, data) -> Field:
+        def field(t, state, args):
+            value, g = value_and_grad(state["theta"], *data)
+            return {"theta": jax.tree.map(lambda v: -jnp.exp(value) * v,
+                                          precondition(state["theta"], g)),
+                    "u": jnp.zeros_like(t)}
+
+        return field
+
+    def interval(self, log_loss0: float) -> tuple[float, float]:
+        return 0.0, float(self.t_end)
+
+    def save_grid(self, log_loss0: float, n_save: int) -> np.ndarray:
+        t_end = self.t_end
+        return np.concatenate([[0.0], np.geomspace(t_end * 1e-4, t_end, n_save - 1)[:-1]])
+
+    def event(self, log_loss, data) -> diffrax.Event:
+        stop = -np.inf if self.target_log_loss is None else self.target_log_loss
+        return diffrax.Event(
+            lambda t, state, args, **kw: log_loss(state["theta"], *data) <= stop
+        )
+
+    def observe(self, log_loss, data, record) -> Observe:
+        def observe(t, state, args):
+            return {"t": t, "log1p_t": jnp.log1p(t), "log_loss": log_loss(state["theta"], *data),
+                    **record(state["theta"])}
+
+        return observe
+
+
 def run_flow(
     log_loss: Callable[..., jax.Array],
     theta0,
     data: tuple,
+    clock: Clock,
     *,
-    clock: str = "log_loss",
-    target_log_loss: float | None = None,
-    t_end: float | None = None,
-    t_max: float = np.inf,
     preconditioner: Callable[[Any, Any], Any] | None = None,
     solver=None,
     rtol: float = 1e-8,
@@ -92,14 +239,15 @@ def run_flow(
     record: Callable[[Any], dict[str, jax.Array]] | None = None,
     progress: bool = False,
 ) -> FlowResult:
-    """Integrate the gradient flow of ``log_loss(theta, *data)`` from ``theta0``.
+    """Integrate the gradient flow of ``log_loss(theta, *data)`` from ``theta0`` in ``clock``.
 
-    ``clock="log_loss"`` needs ``target_log_loss`` (the end of the lambda interval) and stops
-    early if t exceeds ``t_max``; ``clock="time"`` integrates to ``t_end`` and stops early at
-    ``target_log_loss`` if given. ``preconditioner(theta, g)`` returns P g.
+    ``clock`` is a :class:`LogLossClock` (to a target log-loss, stopping early at a time budget)
+    or a :class:`TimeClock` (to a horizon, stopping early at an optional target log-loss).
+    ``preconditioner(theta, g)`` returns P g.
     """
-    if clock not in CLOCKS:
-        raise ValueError(f"unknown clock {clock!r}; allowed: {', '.join(CLOCKS)}")
+    if not isinstance(clock, Clock):
+        raise ValueError(f"unknown clock {clock!r}; allowed: LogLossClock(target_log_loss=...), "
+                         "TimeClock(t_end=...)")
     solver = solver or diffrax.Tsit5()
     precondition = preconditioner or (lambda theta, g: g)
     record = record or (lambda theta: {})
@@ -107,49 +255,13 @@ def run_flow(
     log_loss0 = float(log_loss(theta0, *data))
     if not np.isfinite(log_loss0):
         raise ValueError(f"the initial log-loss is {log_loss0}; the flow cannot start")
+    clock.validate(log_loss0)
 
-    if clock == "log_loss":
-        if target_log_loss is None or not target_log_loss < log_loss0:
-            raise ValueError(
-                f"clock='log_loss' needs target_log_loss below the initial {log_loss0:.4g}"
-            )
-
-        def field(lam, state, args):
-            value, g = value_and_grad(state["theta"], *data)
-            pg = precondition(state["theta"], g)
-            speed = _dot(g, pg)
-            return {"theta": jax.tree.map(lambda v: -v / speed, pg),
-                    "u": jnp.exp(-value - state["u"]) / speed}
-
-        s0, s1 = -log_loss0, -target_log_loss
-        grid = np.linspace(s0, s1, n_save)[:-1]  # the end is saved by t1
-        u_max = np.log1p(t_max)  # compare in u: t itself overflows past log-loss -709
-        event = diffrax.Event(lambda lam, state, args, **kw: state["u"] >= u_max)
-
-        def observe(lam, state, args):
-            # the true log L(theta), not the clock -lambda: their gap is the integration error
-            return {"t": jnp.expm1(state["u"]), "log1p_t": state["u"], "clock_log_loss": -lam,
-                    "log_loss": log_loss(state["theta"], *data), **record(state["theta"])}
-    else:
-        if t_end is None or not t_end > 0:
-            raise ValueError("clock='time' needs a positive t_end")
-
-        def field(t, state, args):
-            value, g = value_and_grad(state["theta"], *data)
-            return {"theta": jax.tree.map(lambda v: -jnp.exp(value) * v,
-                                          precondition(state["theta"], g)),
-                    "u": jnp.zeros_like(t)}
-
-        s0, s1 = 0.0, float(t_end)
-        grid = np.concatenate([[0.0], np.geomspace(t_end * 1e-4, t_end, n_save - 1)[:-1]])
-        stop = -np.inf if target_log_loss is None else target_log_loss
-        event = diffrax.Event(
-            lambda t, state, args, **kw: log_loss(state["theta"], *data) <= stop
-        )
-
-        def observe(t, state, args):
-            return {"t": t, "log1p_t": jnp.log1p(t), "log_loss": log_loss(state["theta"], *data),
-                    **record(state["theta"])}
+    field = clock.vector_field(log_loss, value_and_grad, precondition, data)
+    s0, s1 = clock.interval(log_loss0)
+    grid = clock.save_grid(log_loss0, n_save)
+    event = clock.event(log_loss, data)
+    observe = clock.observe(log_loss, data, record)
 
     state0 = {"theta": theta0, "u": jnp.zeros(())}
     saveat = diffrax.SaveAt(subs=[
@@ -177,7 +289,7 @@ def run_flow(
     stats = {k: int(v) for k, v in sol.stats.items() if k != "max_steps"}
     steps = stats["num_steps"]
     drift = (np.max(np.abs(trajectory["log_loss"] - trajectory["clock_log_loss"]))
-             if clock == "log_loss" else 0.0)
+             if clock.checks_drift else 0.0)
     if drift > CLOCK_TOLERANCE * max(1.0, abs(float(trajectory["log_loss"][-1]))):
         status = "solver_failure"
         message = (
@@ -188,7 +300,7 @@ def run_flow(
     elif sol.result == diffrax.RESULTS.successful:
         status, message = "target", ""
     elif sol.result == diffrax.RESULTS.event_occurred:
-        status, message = ("time_budget", "") if clock == "log_loss" else ("target", "")
+        status, message = clock.event_status, ""
     else:
         status = "solver_failure"
         message = (

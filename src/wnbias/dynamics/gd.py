@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -100,13 +100,32 @@ def _data_axes(data, data_batched: bool):
 
 
 def _snapshot(state, record):
+    lr = {"lr": state["rule"]["lr"]} if "lr" in state["rule"] else {}
     return {
         "step": state["steps"],
         "attempt": state["attempts"],
         "log_loss": state["log_loss"],
-        "lr": state["rule"]["lr"],
+        **lr,
         **record(state["theta"]),
     }
+
+
+class _Rule(NamedTuple):
+    """What the compiled loop needs of a :class:`StepRule`: its functions, not its ``init`` (the
+    initial state is an argument), so rules of one kind share one compiled program."""
+
+    update: Callable
+    feedback: Callable
+    backtracks: bool
+
+    @classmethod
+    def of(cls, rule: StepRule) -> _Rule:
+        return cls(rule.update, rule.feedback, rule.backtracks)
+
+
+def _retraction(log_loss) -> Callable:
+    """The objective's retraction after each step (rPGD renormalizes v), else the identity."""
+    return getattr(log_loss, "retract", None) or (lambda theta: theta)
 
 
 def _write(state, do_write, record, log_steps):
@@ -136,9 +155,9 @@ def _attempt(state, data, log_loss, rule, limits):
     """One attempted step of one seed (under vmap); returns the state and whether to log."""
     max_steps, max_attempts, target, patience = limits
     running = state["status"] == RUNNING
-    c = rule.scale(state["rule"], state["log_loss"])
-    theta_new = jax.tree.map(lambda p, g: p - c.astype(g.dtype) * g, state["theta"],
-                             state["grad"])
+    updates, proposed = rule.update(state["grad"], state["rule"], state["theta"],
+                                    state["log_loss"])
+    theta_new = _retraction(log_loss)(jax.tree.map(jnp.add, state["theta"], updates))
     (value_new, terms_new), grad_new = _terms_and_grad(log_loss)(theta_new, *data)
     finite = jnp.isfinite(value_new) & _finite(grad_new)
     log_ratio = _log_ratio(terms_new, state["terms"])
@@ -149,10 +168,8 @@ def _attempt(state, data, log_loss, rule, limits):
     def pick(new, old):
         return jax.tree.map(lambda a, b: jnp.where(accepted, a, b), new, old)
 
-    rule_state = jax.tree.map(
-        lambda a, b: jnp.where(running, a, b),
-        rule.update(state["rule"], accepted, state["log_loss"]), state["rule"],
-    )
+    judged = rule.feedback(pick(proposed, state["rule"]), accepted, state["log_loss"])
+    rule_state = jax.tree.map(lambda a, b: jnp.where(running, a, b), judged, state["rule"])
     steps = state["steps"] + accepted
     attempts = state["attempts"] + running
     log_loss_now = jnp.where(accepted, value_new, state["log_loss"])
@@ -163,7 +180,7 @@ def _attempt(state, data, log_loss, rule, limits):
             log_loss_now <= target,
             steps >= max_steps,
             (attempts >= max_attempts) | (stuck >= patience),
-            rule_state["lr"] < _LR_FLOOR,
+            rule_state["lr"] < _LR_FLOOR if "lr" in rule_state else False,
         ],
         [state["status"], NONFINITE, TARGET, BUDGET, STALLED, LR_UNDERFLOW],
         RUNNING,
@@ -210,20 +227,21 @@ def _run_chunk(state, data, log_steps, limits, *, log_loss, rule, record, data_b
 
 
 @partial(jax.jit, static_argnames=("log_loss", "rule", "record", "data_batched", "n_slots"))
-def _init(theta, data, log_steps, target, *, log_loss, rule, record, data_batched, n_slots):
+def _init(theta, rule_state, data, log_steps, target, *, log_loss, rule, record, data_batched,
+          n_slots):
     data_axes = _data_axes(data, data_batched)
 
-    def one(theta, data):
+    def one(theta, rule_state, data):
         (value, terms), grad = _terms_and_grad(log_loss)(theta, *data)
         finite = jnp.isfinite(value) & _finite(grad)
         return {
-            "theta": theta, "log_loss": value, "terms": terms, "grad": grad, "rule": rule.init(),
+            "theta": theta, "log_loss": value, "terms": terms, "grad": grad, "rule": rule_state,
             "steps": jnp.asarray(0), "attempts": jnp.asarray(0), "stuck": jnp.asarray(0),
             "status": jnp.where(~finite, NONFINITE, jnp.where(value <= target, TARGET, RUNNING)),
             "k": jnp.asarray(0), "next_log": log_steps[0], "last_logged": jnp.asarray(-1),
         }
 
-    state = jax.vmap(one, in_axes=(0, data_axes))(theta, data)
+    state = jax.vmap(one, in_axes=(0, 0, data_axes))(theta, rule_state, data)
     snap = jax.vmap(lambda s: _snapshot(s, record))(state)
 
     def empty(v):
@@ -253,6 +271,7 @@ def run_gd(
     chunk: int = 2000,
     max_attempts: int | None = None,
     patience: int = 1000,
+    rule_state=None,
     progress: bool = False,
 ) -> GDResult:
     """Run GD on ``log_loss(theta, *data)`` from ``theta0``.
@@ -261,8 +280,11 @@ def run_gd(
     ``vmap``; ``data_batched``: the data carry it too (otherwise they are shared).
     ``record(theta)`` returns small arrays logged with the trajectory; it is evaluated only at
     the logged steps. ``patience``: attempts in a row without a lower loss before a seed is
-    ``stalled``. Compiled code is reused across calls with the same ``log_loss``, ``rule`` and
-    ``record`` objects and the same shapes.
+    ``stalled``. ``rule_state``: the rule's initial state instead of ``rule.init(theta0)``; with
+    ``batched``, a leading seed axis on it gives each seed its own hyperparameters, so a sweep
+    over a learning rate is one call of one compiled program. Compiled code is reused across
+    calls with the same ``log_loss`` and ``record`` objects, rules of the same kind (their
+    hyperparameters are data) and the same shapes.
     """
     if max_steps < 1:
         raise ValueError(f"max_steps must be a positive integer, got {max_steps}")
@@ -270,13 +292,23 @@ def run_gd(
         theta0 = jax.tree.map(lambda a: a[None], theta0)
         if data_batched:
             data = jax.tree.map(lambda a: a[None], data)
+    n_seeds = len(jax.tree.leaves(theta0)[0])
+    if rule_state is None:
+        rule_state = rule.init(jax.tree.map(lambda a: a[0], theta0))
+        batched_state = False
+    else:
+        batched_state = batched
+    rule_state = jax.tree.map(
+        lambda a: jnp.asarray(a) if batched_state
+        else jnp.broadcast_to(jnp.asarray(a)[None], (n_seeds, *jnp.shape(a))), rule_state)
     max_attempts = max_attempts or 10 * max_steps + 10_000
     log_steps = jnp.asarray(log_spaced_steps(max_steps, n_log))
-    statics = dict(log_loss=log_loss, rule=rule, record=record or _no_record,
+    statics = dict(log_loss=log_loss, rule=_Rule.of(rule), record=record or _no_record,
                    data_batched=data_batched)
     limits = (jnp.asarray(max_steps), jnp.asarray(max_attempts), jnp.asarray(target_log_loss),
               jnp.asarray(patience))
-    state = _init(theta0, data, log_steps, limits[2], n_slots=len(log_steps) + 1, **statics)
+    state = _init(theta0, rule_state, data, log_steps, limits[2], n_slots=len(log_steps) + 1,
+                  **statics)
     with tqdm(total=max_steps, disable=not progress, desc="GD steps", leave=False) as bar:
         while bool(jnp.any(state["status"] == RUNNING)):
             state = _run_chunk(state, data, log_steps, limits, chunk=chunk, **statics)

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..dynamics.flow import run_flow
+from ..dynamics.flow import LogLossClock, run_flow
 from ..dynamics.gd import STATUS_NAMES, GDResult, run_gd
 from ..dynamics.schedules import StepRule, backtracking, loss_adaptive
 from ..errors import NonFiniteLossError, SolverFailure
@@ -17,6 +17,7 @@ from ..initial import load_initial_parameters, seeded_weights
 from ..reparam import encode, get_reparam
 
 DTYPES = ("float64", "float32")
+EWN_ARMS = ("plain", "swn", "ewn")  # the parameterizations Morwani & Ramaswamy compare
 INIT_DOC = ("torch: PyTorch's nn.Linear default init under torch.manual_seed(seed + i), the "
             "authors' weights; jax: jax.random draws")
 INIT_FROM_DOC = ("start from the weights in this .npz instead of init (keys layer1, "
@@ -150,7 +151,7 @@ def train(
         counts = {k: v for k, v in step_counts(result).items() if k != "status"}
         return Path(series, jax.tree.map(lambda a: a[0], result.theta), result.status_names()[0],
                     {**counts, "attempts": result.attempts.tolist()})
-    solved = run_flow(log_loss, theta0, data, clock="log_loss", target_log_loss=target_log_loss,
+    solved = run_flow(log_loss, theta0, data, clock=LogLossClock(target_log_loss=target_log_loss),
                       record=record, n_save=n_log, progress=progress, **(flow or {}))
     series = {**solved.trajectory, "clock": solved.trajectory["t"]}
     if solved.status == "solver_failure":

@@ -38,9 +38,9 @@ from ..measure.rates import fit_loss_rate, log_exponent_product
 from ..measure.separability import linearly_separable
 from ..nets import mlp
 from ..objective import make_log_loss
-from ..reparam import REPARAMS, encode, get_reparam
+from ..reparam import encode, get_reparam
 from .base import Claim, Experiment, Result
-from .common import DTYPES, INIT_FROM_DOC, as_dtype, check_finite, train
+from .common import DTYPES, EWN_ARMS, INIT_FROM_DOC, as_dtype, check_finite, train
 from .flow_options import SOLVERS, get_solver
 
 DIRECTIONS = ("solved", "unit")
@@ -61,13 +61,13 @@ class Config:
     width: int = field(100, positive=True, doc="hidden width")
     flip_labels: int = field(0, nonnegative=True, doc="flip this many non-support labels")
     parameterizations: tuple[str, ...] = field(
-        ("plain", "swn", "ewn"), choices=tuple(REPARAMS), doc="GD runs"
+        ("plain", "swn", "ewn"), choices=EWN_ARMS, doc="GD runs"
     )
     lr: float = field(0.001, positive=True, doc="constant GD learning rate")
     epochs: int = field(5000, positive=True, doc="GD epochs; the final loss is epoch "
                         "`epochs`'s pre-step loss, after epochs - 1 steps (the authors' 'final')")
     flow_parameterizations: tuple[str, ...] = field(
-        ("plain", "ewn"), choices=tuple(REPARAMS), doc="gradient-flow runs for the rate fit"
+        ("plain", "ewn"), choices=EWN_ARMS, doc="gradient-flow runs for the rate fit"
     )
     flow_target_log_loss: float = field(-300.0, doc="integrate the flow to this log-loss")
     fit_window: tuple[float, ...] = field(

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..config import field
-from ..dynamics.flow import run_flow
+from ..dynamics.flow import TimeClock, run_flow
 from ..dynamics.gd import run_gd
 from ..dynamics.preconditioners import ewn_rate, swn_rate
 from ..dynamics.schedules import constant
@@ -101,7 +101,7 @@ def run(config: Config, progress: bool = False) -> Result:
     model, w0, x, y = _problem(config)
     loss = get_loss("exponential")
     solver = get_solver(config.solver)
-    opts = dict(clock="time", t_end=config.t_end, solver=solver, rtol=config.rtol,
+    opts = dict(clock=TimeClock(t_end=config.t_end), solver=solver, rtol=config.rtol,
                 atol=config.atol, n_save=60, progress=progress)
 
     flows, v_drift = {}, {}

@@ -32,10 +32,11 @@ from ..losses import get_loss
 from ..measure.margin import normalized_margin
 from ..nets import mlp
 from ..objective import make_log_loss
-from ..reparam import REPARAMS, decode, get_reparam
+from ..reparam import decode, get_reparam
 from .base import Claim, Experiment, Result
 from .common import (
     DTYPES,
+    EWN_ARMS,
     INIT_DOC,
     INIT_FROM_DOC,
     SCHEDULES,
@@ -54,7 +55,7 @@ class Config:
     init_from: str = field("", doc=INIT_FROM_DOC + "; one seed")
     width: int = field(8, positive=True, doc="hidden neurons")
     parameterizations: tuple[str, ...] = field(
-        ("swn", "ewn"), choices=tuple(REPARAMS), doc="parameterizations to compare"
+        ("swn", "ewn"), choices=EWN_ARMS, doc="parameterizations to compare"
     )
     dynamics: str = field("gd", choices=("gd", "flow"), doc="the authors' GD, or gradient flow")
     schedule: str = field("authors", choices=SCHEDULES, doc="authors: their scripts' GD rule "

@@ -25,9 +25,9 @@ from ..errors import ConfigError
 from ..losses import get_loss
 from ..nets import coordinate_linear
 from ..objective import make_log_loss
-from ..reparam import REPARAMS, decode, encode, get_reparam
+from ..reparam import decode, encode, get_reparam
 from .base import Claim, Experiment, Result
-from .common import DTYPES, SCHEDULES, as_dtype, ewn_schedule, keep_gd, step_counts
+from .common import DTYPES, EWN_ARMS, SCHEDULES, as_dtype, ewn_schedule, keep_gd, step_counts
 
 # GD may overshoot the flow's off-axis limit slightly; a coordinate above this multiple of the
 # limit is still growing, i.e. not on its way to the axis.
@@ -40,7 +40,7 @@ class Config:
     point: tuple[float, ...] = field((2.0, 1.0), doc="the single training point x (label +1)")
     inits: str = field("1,1;3,1;1,3;5,1;1,5", doc="initial weights w0, ';'-separated tuples")
     parameterizations: tuple[str, ...] = field(
-        ("plain", "swn", "ewn"), choices=tuple(REPARAMS), doc="parameterizations to compare"
+        ("plain", "swn", "ewn"), choices=EWN_ARMS, doc="parameterizations to compare"
     )
     schedule: str = field("authors", choices=SCHEDULES, doc="authors: their scripts' GD rule "
                           "(previous-loss rate, growth while below lr_limit); paper: current-loss "

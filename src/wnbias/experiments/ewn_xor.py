@@ -29,10 +29,11 @@ from ..measure.margin import normalized_margin
 from ..measure.neurons import count_dominant, neuron_grad_cosines
 from ..nets import mlp
 from ..objective import make_log_loss
-from ..reparam import REPARAMS, decode, get_reparam
+from ..reparam import decode, get_reparam
 from .base import Claim, Experiment, Result
 from .common import (
     DTYPES,
+    EWN_ARMS,
     INIT_DOC,
     INIT_FROM_DOC,
     SCHEDULES,
@@ -55,7 +56,7 @@ class Config:
     init_from: str = field("", doc=INIT_FROM_DOC)
     width: int = field(20, positive=True, doc="hidden neurons (even: half +1, half -1 outputs)")
     parameterizations: tuple[str, ...] = field(
-        ("plain", "swn", "ewn"), choices=tuple(REPARAMS), doc="parameterizations to compare"
+        ("plain", "swn", "ewn"), choices=EWN_ARMS, doc="parameterizations to compare"
     )
     schedule: str = field("authors", choices=SCHEDULES, doc="authors: their scripts' GD rule "
                           "(previous-loss rate, growth while below lr_limit); paper: current-loss "
