@@ -16,7 +16,7 @@ from wnbias import (
     run_gd,
 )
 from wnbias.data.synthetic import xor_points
-from wnbias.objective import LogLoss
+from wnbias.objective import from_terms
 
 
 def xor_problem(name="ewn"):
@@ -114,7 +114,7 @@ def test_float32_accept_test_resolves_relative_changes_of_1e_6_at_log_loss_minus
         return jnp.stack([jnp.float32(-300.0) + 0 * t,
                           jnp.float32(-300.0 + np.log(eps)) + k * (t - 1) ** 2])
 
-    log_loss = LogLoss(terms)
+    log_loss = from_terms(terms)
     theta0 = {"t": jnp.asarray([0.8], jnp.float32)}
     grad0 = float(jax.grad(log_loss)(theta0)["t"][0])
     lr = 0.45 / -grad0  # c = lr (frac 0, current loss): the first attempt goes to t = 1.25

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wnbias import get_loss, log_softplus
+from wnbias import Loss, get_loss, log_softplus
 
 
 def naive_log_total(name, f, y):
@@ -66,3 +66,68 @@ def test_cross_entropy_finite_at_huge_margins():
 def test_unknown_loss():
     with pytest.raises(ValueError, match="allowed: exponential, logistic, cross_entropy"):
         get_loss("hinge")
+
+
+def _square_data():
+    rng = np.random.default_rng(2)
+    return rng.normal(0, 2, 20), rng.normal(0, 1, 20)
+
+
+def test_square_loss_and_gradient_match_a_direct_computation():
+    f, y = _square_data()
+    loss = get_loss("square")
+    total = np.sum((f - y) ** 2) / 2
+    np.testing.assert_allclose(loss.log_total(jnp.asarray(f), jnp.asarray(y)), np.log(total),
+                               rtol=1e-14)
+    np.testing.assert_allclose(loss.log_per_example(jnp.asarray(f), jnp.asarray(y)),
+                               np.log((f - y) ** 2 / 2), rtol=1e-13)
+    grad = jax.grad(lambda f: loss.log_total(f, jnp.asarray(y)))(jnp.asarray(f))
+    np.testing.assert_allclose(grad, (f - y) / total, rtol=1e-13)  # d log L = grad L / L
+    assert loss.margins is None and loss.reduction == "sum"
+
+
+def test_square_loss_gradient_is_finite_at_a_zero_residual():
+    f, y = jnp.asarray([1.0, 2.0, -0.5]), jnp.asarray([1.0, 0.0, 0.5])  # residual 0 first
+    loss = get_loss("square")
+    assert float(loss.log_per_example(f, y)[0]) == -np.inf
+    grad = jax.grad(lambda f: loss.log_total(f, y))(f)
+    np.testing.assert_allclose(grad, np.array([0.0, 2.0, -1.0]) / 2.5, rtol=1e-15)
+    # logsumexp of the log l_i would give NaN here: weight 0 times the infinite d log l_1.
+    naive = jax.grad(lambda f: jax.scipy.special.logsumexp(loss.log_per_example(f, y)))(f)
+    assert np.isnan(naive[0])
+    # all residuals 0: log L = -inf, no NaN
+    assert float(loss.log_total(y, y)) == -np.inf
+
+
+def test_square_loss_resolves_tiny_residuals():
+    # r^2 = 1e-400 underflows, log(r^2/2) does not: the residuals are scaled before squaring.
+    f, y = jnp.asarray([1e-200, 0.0]), jnp.asarray([0.0, 0.0])
+    np.testing.assert_allclose(get_loss("square").log_total(f, y),
+                               -400 * np.log(10) - np.log(2), rtol=1e-14)
+
+
+def test_square_mean_is_the_sum_over_n():
+    f, y = (jnp.asarray(a) for a in _square_data())
+    total, mean = get_loss("square"), get_loss("square_mean")
+    assert mean.reduction == "mean" and mean.margins is None
+    np.testing.assert_allclose(mean.log_total(f, y), total.log_total(f, y) - np.log(20),
+                               rtol=1e-14)
+    np.testing.assert_array_equal(mean.log_per_example(f, y), total.log_per_example(f, y))
+    grads = [jax.grad(lambda f, loss=loss: jnp.exp(loss.log_total(f, y)))(f)
+             for loss in (total, mean)]
+    np.testing.assert_allclose(grads[1], grads[0] / 20, rtol=1e-14)
+
+
+def test_square_loss_float32_and_multi_output():
+    f32 = jnp.asarray([[1.0, 2.0], [0.0, 1.0]], jnp.float32)
+    y32 = jnp.zeros((2, 2), jnp.float32)
+    for name in ("square", "square_mean"):
+        value, terms = get_loss(name).log_total_and_terms(f32, y32)
+        assert value.dtype == terms.dtype == jnp.float32 and terms.shape == (2,)
+    np.testing.assert_allclose(get_loss("square").log_per_example(f32, y32),
+                               np.log([2.5, 0.5]), rtol=1e-6)
+
+
+def test_bad_reduction():
+    with pytest.raises(ValueError, match="unknown reduction 'max'; allowed: sum, mean"):
+        Loss("bad", lambda f, y: f, reduction="max")

@@ -18,14 +18,14 @@ from .initial import (  # noqa: E402
     torch_linear_weights,
 )
 from .losses import LOSSES, Loss, get_loss, log_softplus  # noqa: E402
-from .nets import Model, coordinate_linear, mlp  # noqa: E402
-from .objective import LogLoss, make_log_loss  # noqa: E402
+from .models import Model, coordinate_linear, deep_linear, mlp  # noqa: E402
+from .objective import Objective, from_terms, make_log_loss  # noqa: E402
 from .reparam import REPARAMS, ExponentialWN, Plain, StandardWN, decode, encode, get_reparam  # noqa: E402
 
 __all__ = [
-    "GDResult", "LOSSES", "LogLoss", "Loss", "Model", "REPARAMS", "ExponentialWN", "Plain",
-    "StandardWN", "StepRule", "backtracking", "constant", "coordinate_linear", "decode", "encode",
-    "get_loss", "get_reparam", "load_initial_parameters", "log_softplus", "log_spaced_steps",
-    "loss_adaptive", "make_log_loss", "mlp", "run_gd", "save_initial_parameters",
-    "seeded_weights", "torch_linear_weights",
+    "GDResult", "LOSSES", "Loss", "Model", "Objective", "REPARAMS", "ExponentialWN", "Plain",
+    "StandardWN", "StepRule", "backtracking", "constant", "coordinate_linear", "decode",
+    "deep_linear", "encode", "from_terms", "get_loss", "get_reparam", "load_initial_parameters",
+    "log_softplus", "log_spaced_steps", "loss_adaptive", "make_log_loss", "mlp", "run_gd",
+    "save_initial_parameters", "seeded_weights", "torch_linear_weights",
 ]

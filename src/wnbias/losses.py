@@ -1,18 +1,24 @@
-"""Classification losses evaluated in the log domain (PAPERS.md §1.3).
+"""Losses evaluated in the log domain (PAPERS.md §1.3).
 
-Each loss gives ``log l_i`` per example; the total loss is the sum L = sum_i l_i and
-``log L = logsumexp_i log l_i``. Gradients are taken of ``log L`` (grad L = L grad log L), so
-training stays finite and accurate down to log-loss -300 and far beyond, in float64 and float32:
-the same effect as the authors' normalized loss L/L_prev, without the bookkeeping.
+Each loss gives ``log l_i`` per example; the total loss is the sum L = sum_i l_i (reduction
+"sum") or the mean L = (1/n) sum_i l_i ("mean"), and ``log L = logsumexp_i log l_i`` (minus
+log n for the mean). Gradients are taken of ``log L`` (grad L = L grad log L), so training stays
+finite and accurate down to log-loss -300 and far beyond, in float64 and float32: the same effect
+as the authors' normalized loss L/L_prev, without the bookkeeping.
 
-Binary labels are y in {-1, +1}; multi-class labels are integer classes.
+Classification losses (exponential, logistic, cross-entropy) come with their margins s_i;
+binary labels are y in {-1, +1}, multi-class labels integer classes. The square loss
+l_i = ||f_i - y_i||^2 / 2 (y shaped as f) has no margin; its log L is computed from the
+residuals directly.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 from jax import Array
 from jax.scipy.special import logsumexp
@@ -61,23 +67,87 @@ def _cross_entropy(f: Array, y: Array) -> Array:
     return log_softplus(logsumexp(others, axis=1))
 
 
+def _log_half_sum_squares(r: Array, axis) -> Array:
+    """log(sum_axis r^2 / 2), accurate down to |r| ~ 1e-300 (r^2 underflows below 1e-154).
+
+    The residuals are scaled by s = max |r| first, log(sum r^2/2) = 2 log s + log(sum (r/s)^2/2),
+    so r^2 cannot underflow. s is held constant under differentiation (the identity holds for
+    every s), and s = 1 where every residual is 0, which gives log 0 = -inf without a NaN.
+    """
+    scale = jax.lax.stop_gradient(jnp.max(jnp.abs(r), axis=axis, keepdims=True))
+    scale = jnp.where(scale > 0, scale, 1.0)
+    half_sum = 0.5 * jnp.sum((r / scale) ** 2, axis=axis)
+    return 2.0 * jnp.log(jnp.squeeze(scale, axis)) + jnp.log(half_sum)
+
+
+def _example_axes(r: Array) -> tuple[int, ...]:
+    """The output axes of a residual ``(n, ...)``: one example's loss sums over them."""
+    return tuple(range(1, r.ndim))
+
+
+def _square(f: Array, y: Array) -> Array:
+    # log l_i = log(||f_i - y_i||^2 / 2): -inf at a zero residual. Only the total is
+    # differentiated (``_square_log_sum``), so that -inf never meets a gradient.
+    r = f - y
+    return _log_half_sum_squares(r, _example_axes(r))
+
+
+def _square_log_sum(f: Array, y: Array) -> Array:
+    # log sum_i l_i from all residuals at once. logsumexp of the log l_i would give a NaN
+    # gradient as soon as one residual is 0: its softmax weight 0 times the infinite gradient of
+    # log l_i = 2 log|r_i| - log 2.
+    r = f - y
+    return _log_half_sum_squares(r, tuple(range(r.ndim)))
+
+
+REDUCTIONS = ("sum", "mean")
+
+
 @dataclass(frozen=True)
 class Loss:
-    """A per-example loss l(f, y) given as log l_i, with the matching margin."""
+    """A per-example loss l(f, y) given as log l_i, with the matching margin and a reduction.
+
+    ``margins(f, y)`` gives s_i for classification losses and is None for the square loss.
+    ``reduction`` is "sum" (L = sum_i l_i) or "mean" (L = (1/n) sum_i l_i). ``log_sum(f, y)``,
+    if given, computes log sum_i l_i directly where logsumexp of the log l_i would not do (its
+    gradient); None means logsumexp.
+    """
 
     name: str
     log_per_example: Callable[[Array, Array], Array]
-    margins: Callable[[Array, Array], Array]
+    margins: Callable[[Array, Array], Array] | None = None
+    reduction: str = "sum"
+    log_sum: Callable[[Array, Array], Array] | None = None
+
+    def __post_init__(self):
+        if self.reduction not in REDUCTIONS:
+            raise ValueError(f"unknown reduction {self.reduction!r}; allowed: "
+                             f"{', '.join(REDUCTIONS)}")
+
+    def log_total_and_terms(self, f: Array, y: Array) -> tuple[Array, Array]:
+        """(log L, log l_i) from one evaluation of the outputs f.
+
+        log L = log sum_i l_i, minus log n for the mean. The terms are log l_i for either
+        reduction: GD only uses their ratios, log(L_new/L_old), which the 1/n does not change.
+        """
+        terms = self.log_per_example(f, y)
+        # Margin losses: exactly logsumexp of the terms, as every recorded run computed it.
+        total = logsumexp(terms) if self.log_sum is None else self.log_sum(f, y)
+        if self.reduction == "mean":
+            total = total - math.log(terms.shape[0])  # a Python float keeps float32 float32
+        return total, terms
 
     def log_total(self, f: Array, y: Array) -> Array:
-        """log L = log sum_i l_i."""
-        return logsumexp(self.log_per_example(f, y))
+        """log L: log sum_i l_i, or log((1/n) sum_i l_i) for the mean."""
+        return self.log_total_and_terms(f, y)[0]
 
 
 LOSSES: dict[str, Loss] = {
     "exponential": Loss("exponential", _exponential, binary_margins),
     "logistic": Loss("logistic", _logistic, binary_margins),
     "cross_entropy": Loss("cross_entropy", _cross_entropy, multiclass_margins),
+    "square": Loss("square", _square, None, "sum", _square_log_sum),
+    "square_mean": Loss("square_mean", _square, None, "mean", _square_log_sum),
 }
 
 

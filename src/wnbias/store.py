@@ -1,11 +1,14 @@
 """Run directories: named by a hash of the resolved config, written atomically, reused.
 
-A finished run directory holds ``config.json``, ``trajectory.npz``, the figures as PNG,
-``report.md``, ``env.json`` and, written last, ``summary.json`` (``metrics``, ``claims``). A
-directory without ``summary.json`` is unfinished and is never reused. A run stopped by a
-non-finite loss keeps ``trajectory.npz`` up to that point and writes ``failure.json`` instead.
-Every file is written to a temporary name in the same directory and renamed into place, so an
-interrupted run never leaves a half-written file under a final name.
+A finished run directory holds ``config.json``, the outcome (``trajectory.npz``: every run's
+:class:`~wnbias.dynamics.trajectory.Trajectory`; ``outcome.json``: metrics, details, notes and
+the experiment's version), the initial parameters, the figures as PNG, ``report.md``,
+``env.json`` and, written last, ``summary.json`` (``metrics``, ``claims``). A directory without
+``summary.json`` is unfinished and is never reused. A run stopped by a non-finite loss keeps
+``trajectory.npz`` up to that point and writes ``failure.json`` instead. Every file is written
+to a temporary name in the same directory and renamed into place, so an interrupted run never
+leaves a half-written file under a final name. This module is the only one that knows how a
+trajectory is laid out on disk.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from typing import Any
 import numpy as np
 
 SUMMARY = "summary.json"
+OUTCOME = "outcome.json"
+TRAJECTORY = "trajectory.npz"
+_SEP = "::"  # between a run's name, a part and a key: names and keys may contain "/"
 
 
 def config_hash(experiment: str, config: Mapping[str, Any]) -> str:
@@ -114,3 +120,56 @@ def environment() -> dict[str, str]:
         "scipy": scipy.__version__,
         "matplotlib": matplotlib.__version__,
     }
+
+
+def write_trajectories(path: Path, trajectories: Mapping[str, Any]) -> None:
+    """Every run's trajectory in one ``.npz``: ``NAME::series::KEY``, ``NAME::length``,
+    ``NAME::status``, ``NAME::counts::KEY`` and ``NAME::message``."""
+    arrays = {}
+    for name, t in trajectories.items():
+        arrays.update({f"{name}{_SEP}series{_SEP}{k}": v for k, v in t.series.items()})
+        arrays.update({f"{name}{_SEP}counts{_SEP}{k}": v for k, v in t.counts.items()})
+        arrays[f"{name}{_SEP}length"] = t.length
+        arrays[f"{name}{_SEP}status"] = np.asarray(t.status, np.int64)
+        arrays[f"{name}{_SEP}message"] = np.asarray(t.message)
+    write_npz(path, arrays)
+
+
+def read_trajectories(path: Path) -> dict:
+    """The inverse of :func:`write_trajectories`."""
+    from .dynamics.trajectory import Trajectory
+
+    parts: dict[str, dict] = {}
+    with np.load(path, allow_pickle=False) as data:
+        for key in data.files:
+            name, part, *rest = key.split(_SEP)
+            entry = parts.setdefault(name, {"series": {}, "counts": {}})
+            if rest:
+                entry[part][rest[0]] = data[key]
+            else:
+                entry[part] = data[key]
+    return {name: Trajectory(series=e["series"], length=e["length"], status=e["status"],
+                             counts=e["counts"], message=str(e["message"]))
+            for name, e in parts.items()}
+
+
+def write_outcome(run_dir: Path, outcome, version: int) -> None:
+    """The outcome of a run: its trajectories, then metrics, details and notes."""
+    write_trajectories(Path(run_dir) / TRAJECTORY, outcome.trajectories)
+    write_json(Path(run_dir) / OUTCOME, {"version": version, "metrics": outcome.metrics,
+                                         "details": outcome.details, "notes": outcome.notes})
+
+
+def read_outcome(run_dir: Path):
+    """``(outcome, version)`` as stored, or None when the directory holds none."""
+    from .experiments.base import Outcome
+
+    run_dir = Path(run_dir)
+    try:
+        stored = json.loads((run_dir / OUTCOME).read_text())
+        trajectories = read_trajectories(run_dir / TRAJECTORY)
+    except (OSError, ValueError, KeyError):
+        return None
+    outcome = Outcome(metrics=stored["metrics"], trajectories=trajectories,
+                      details=stored["details"], notes=stored["notes"])
+    return outcome, stored["version"]

@@ -76,10 +76,15 @@ def log_spaced_steps(max_steps: int, n_log: int) -> np.ndarray:
 
 
 def _terms_and_grad(log_loss):
-    """``theta, *data -> ((log L, log l_i), grad log L)``; a plain scalar ``log_loss`` (no
-    ``terms``) counts as one term."""
-    terms = getattr(log_loss, "terms", None) or (lambda *a: jnp.reshape(log_loss(*a), (1,)))
-    return jax.value_and_grad(lambda *a: (logsumexp(terms(*a)), terms(*a)), has_aux=True)
+    """``theta, *data -> ((log L, log l_i), grad log L)``, from the objective's
+    ``value_and_terms`` (one evaluation of the model); a plain scalar ``log_loss`` counts as
+    one term."""
+    value_and_terms = getattr(log_loss, "value_and_terms", None)
+    if value_and_terms is None:
+        def value_and_terms(*a):
+            value = log_loss(*a)
+            return value, jnp.reshape(value, (1,))
+    return jax.value_and_grad(value_and_terms, has_aux=True)
 
 
 def _log_ratio(new_terms, old_terms) -> jax.Array:

@@ -36,7 +36,7 @@ from ..initial import INIT_SCHEMES, load_initial_parameters, torch_linear_weight
 from ..losses import get_loss
 from ..measure.rates import fit_loss_rate, log_exponent_product
 from ..measure.separability import linearly_separable
-from ..nets import mlp
+from ..models import deep_linear
 from ..objective import make_log_loss
 from ..reparam import encode, get_reparam
 from .base import Claim, Experiment, Result
@@ -96,7 +96,7 @@ class Config:
 
 
 def _model(config: Config, depth: int):
-    return mlp((2, *([config.width] * (depth - 1)), 1), "linear")
+    return deep_linear((2, *([config.width] * (depth - 1)), 1))
 
 
 def _arms(config: Config) -> dict:
@@ -136,7 +136,7 @@ def same_end_to_end_init(key, depth: int, width: int, w_init: np.ndarray,
                          torch_seed: int | None = None) -> dict:
     """Layers 1..L-1 at PyTorch's default init (``jax.random`` draws from ``key``, or torch's
     own under ``torch_seed``), the last solved so that the product is w_init."""
-    model = mlp((2, *([width] * (depth - 1)), 1), "linear")
+    model = deep_linear((2, *([width] * (depth - 1)), 1))
     if torch_seed is None:
         weights = {k: np.asarray(v) for k, v in model.init(key).items()}
     else:

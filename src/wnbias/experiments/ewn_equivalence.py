@@ -26,7 +26,7 @@ from ..dynamics.schedules import constant
 from ..errors import ConfigError, SolverFailure
 from ..initial import load_initial_parameters
 from ..losses import get_loss
-from ..nets import mlp
+from ..models import mlp
 from ..objective import make_log_loss
 from ..reparam import decode, encode, get_reparam
 from .base import Claim, Experiment, Result

@@ -30,7 +30,7 @@ from ..errors import ConfigError
 from ..initial import INIT_SCHEMES
 from ..losses import get_loss
 from ..measure.margin import normalized_margin
-from ..nets import mlp
+from ..models import mlp
 from ..objective import make_log_loss
 from ..reparam import decode, get_reparam
 from .base import Claim, Experiment, Result

@@ -23,7 +23,7 @@ from ..data.synthetic import single_point
 from ..dynamics.gd import run_gd
 from ..errors import ConfigError
 from ..losses import get_loss
-from ..nets import coordinate_linear
+from ..models import coordinate_linear
 from ..objective import make_log_loss
 from ..reparam import decode, encode, get_reparam
 from .base import Claim, Experiment, Result

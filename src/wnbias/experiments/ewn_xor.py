@@ -27,7 +27,7 @@ from ..initial import INIT_SCHEMES
 from ..losses import get_loss
 from ..measure.margin import normalized_margin
 from ..measure.neurons import count_dominant, neuron_grad_cosines
-from ..nets import mlp
+from ..models import mlp
 from ..objective import make_log_loss
 from ..reparam import decode, get_reparam
 from .base import Claim, Experiment, Result

@@ -3,7 +3,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wnbias import coordinate_linear, mlp
+from wnbias import coordinate_linear, deep_linear, get_loss, mlp
+from wnbias.measure.margin import normalized_margin
+from wnbias.models import ACTIVATION_DEGREE, ACTIVATIONS
 
 KEY = jax.random.PRNGKey(0)
 
@@ -59,7 +61,43 @@ def test_coordinate_linear():
 
 
 def test_bad_activation_and_sizes():
-    with pytest.raises(ValueError, match="allowed: relu, relu2, linear"):
-        mlp((2, 3, 1), "tanh")
+    with pytest.raises(ValueError, match="allowed: relu, relu2, linear, tanh, softplus"):
+        mlp((2, 3, 1), "sigmoid")
     with pytest.raises(ValueError, match="sizes"):
         mlp((2, 0, 1))
+
+
+def test_deep_linear_is_the_linear_mlp():
+    model = deep_linear((2, 3, 3, 1))
+    assert model.degree == 3 and model.layer_shapes == mlp((2, 3, 3, 1), "linear").layer_shapes
+    weights = model.init(KEY)
+    x = jax.random.normal(jax.random.PRNGKey(1), (4, 2))
+    product = weights["layer3"] @ weights["layer2"] @ weights["layer1"]
+    np.testing.assert_allclose(model.apply(weights, x), x @ product[0], rtol=1e-13)
+
+
+@pytest.mark.parametrize(("activation", "sigma"), [
+    ("tanh", np.tanh), ("softplus", lambda z: np.log1p(np.exp(z)))])
+def test_activations_without_a_degree(activation, sigma):
+    assert set(ACTIVATION_DEGREE) == set(ACTIVATIONS) and ACTIVATION_DEGREE[activation] is None
+    model = mlp((2, 3, 1), activation)
+    assert model.degree is None
+    w1, w2 = jnp.array([[1.0, -1.0], [0.5, 2.0], [0.0, 3.0]]), jnp.array([[3.0, -1.0, 0.5]])
+    x = jnp.array([[1.0, 2.0], [2.0, 0.0]])
+    h = sigma(np.asarray(x) @ np.asarray(w1).T)
+    np.testing.assert_allclose(model.apply({"layer1": w1, "layer2": w2}, x), h @ np.asarray(w2[0]),
+                               rtol=1e-14)
+    # A frozen first layer makes the activation's input a constant: homogeneous of degree 1.
+    assert mlp((2, 3, 1), activation, frozen={1: w1}).degree == 1
+    assert mlp((2, 1), activation).degree == 1  # no hidden layer, no activation
+
+
+def test_normalized_margin_needs_a_degree():
+    model = mlp((2, 3, 1), "tanh")
+    weights = model.init(KEY)
+    x, y = jnp.array([[1.0, 2.0]]), jnp.array([1.0])
+    with pytest.raises(ValueError, match="needs a homogeneous model.*no homogeneity degree"):
+        normalized_margin(model, get_loss("logistic"), weights, x, y)
+    relu = mlp((2, 3, 1), "relu")
+    with pytest.raises(ValueError, match="needs a margin loss; 'square'"):
+        normalized_margin(relu, get_loss("square"), relu.init(KEY), x, y)
