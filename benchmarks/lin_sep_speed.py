@@ -121,13 +121,13 @@ def time_gd(setup, repeats: int, chunk: int, compile_timer: CompileTimer) -> dic
     for _ in range(repeats):
         result, sample = timed_call(call, compile_timer)
         samples.append(sample)
-    status = result.status_names()[0]
+    status = result.trajectory.status_names()[0]
     if status != "target":
         raise RuntimeError(f"GD did not reach log-loss {TARGET_LOG_LOSS:g}: status {status}")
     best = best_of(samples)
-    steps = int(result.steps[0])
+    steps = int(result.trajectory.counts["steps"][0])
     return {
-        "status": status, "steps": steps, "attempts": int(result.attempts[0]),
+        "status": status, "steps": steps, "attempts": int(result.trajectory.counts["attempts"][0]),
         "final_log_loss": float(result.log_loss[0]), "chunk": chunk,
         "cold": cold, "samples": samples,
         "run_s": best["run_s"], "wall_s": best["wall_s"], "cpu_s": best["cpu_s"],
@@ -148,14 +148,17 @@ def time_flow(setup, repeats: int, compile_timer: CompileTimer) -> dict:
     for _ in range(repeats):
         result, sample = timed_call(call, compile_timer)
         samples.append(sample)
-    if result.status != "target":
+    t = result.trajectory
+    if t.status_names() != ["target"]:
         raise RuntimeError(f"the flow did not reach log-loss {TARGET_LOG_LOSS:g}: "
-                           f"{result.status} {result.message}")
+                           f"{t.status_names()[0]} {t.message}")
     best = best_of(samples)
     return {
-        "status": result.status, "solver_steps": result.num_steps,
-        "accepted_steps": result.num_accepted, "rejected_steps": result.num_rejected,
-        "nfe": result.nfe, "final_log_loss": result.log_loss, "final_time": result.time,
+        "status": t.status_names()[0], "solver_steps": int(t.counts["solver_steps"][0]),
+        "accepted_steps": int(t.counts["accepted_steps"][0]),
+        "rejected_steps": int(t.counts["rejected_steps"][0]),
+        "nfe": int(t.counts["function_evaluations"][0]), "final_log_loss": float(
+            result.log_loss[0]), "final_time": float(t.counts["time"][0]),
         "cold": cold, "samples": samples,
         "run_s": best["run_s"], "wall_s": best["wall_s"], "cpu_s": best["cpu_s"],
         "compile_s": statistics.median(s["compile_s"] for s in samples),

@@ -109,8 +109,9 @@ def time_wnbias(setup, theta, n_steps: int, chunk: int, batched: bool, repeats: 
         result, sample = timed_call(
             lambda: run_wnbias(log_loss, rule, data, theta, n_steps, chunk, batched),
             compile_timer)
-        if not np.all(result.attempts == n_steps):
-            raise RuntimeError(f"expected {n_steps} attempts per seed, got {result.attempts}")
+        attempts = result.trajectory.counts["attempts"]
+        if not np.all(attempts == n_steps):
+            raise RuntimeError(f"expected {n_steps} attempts per seed, got {attempts}")
         samples.append({k: sample[k] for k in ("wall_s", "compile_s", "run_s")})
     best = min(samples, key=lambda s: s["run_s"])
     return {

@@ -6,14 +6,13 @@ the spread of their own float32 runs.
 
 import numpy as np
 import pytest
+from outcomes import judged
 
-from wnbias.config import resolve
 from wnbias.experiments import ewn_lin_sep, ewn_simple_traj, ewn_xor
 
 
 def test_simple_traj_epochs_are_the_authors():
-    config = resolve(ewn_simple_traj.Config, {"parameterizations": "plain,ewn"})
-    result = ewn_simple_traj.run(config)
+    result = judged(ewn_simple_traj, {"parameterizations": "plain,ewn"})
     assert result.metrics["ewn"]["epochs"] == [57, 49, 58, 45, 52]
     assert result.metrics["plain"]["epochs"] == [2770, 2755, 2763, 2734, 2755]
     assert result.metrics["ewn"]["steps"] == [56, 48, 57, 44, 51]  # one step fewer: see epochs
@@ -21,14 +20,13 @@ def test_simple_traj_epochs_are_the_authors():
 
 
 def test_simple_traj_paper_schedule_is_the_stateless_rule():
-    config = resolve(ewn_simple_traj.Config, {"parameterizations": "ewn", "schedule": "paper"})
-    epochs = ewn_simple_traj.run(config).metrics["ewn"]["epochs"]
+    config = {"parameterizations": "ewn", "gd.schedule": "paper"}
+    epochs = judged(ewn_simple_traj, config).metrics["ewn"]["epochs"]
     assert epochs != [57, 49, 58, 45, 52] and max(epochs) < 40  # far fewer: steps stay larger
 
 
 def test_xor_seed_9156_is_the_authors_run():
-    config = resolve(ewn_xor.Config, {"n_seeds": "1", "parameterizations": "plain,ewn"})
-    metrics = ewn_xor.run(config).metrics
+    metrics = judged(ewn_xor, {"n_seeds": "1", "parameterizations": "plain,ewn"}).metrics
     assert abs(metrics["ewn"]["epochs"][0] - 2785) <= 3  # the authors' 2 785
     assert abs(metrics["plain"]["epochs"][0] - 1617) <= 3  # and 1 617
     top = sorted(metrics["ewn"]["final_norms_seed0"])[::-1]
@@ -38,7 +36,7 @@ def test_xor_seed_9156_is_the_authors_run():
 
 
 def test_lin_sep_defaults_land_in_the_authors_float32_spread():
-    result = ewn_lin_sep.run(resolve(ewn_lin_sep.Config))
+    result = judged(ewn_lin_sep)
     ewn, swn = result.metrics["ewn"], result.metrics["swn"]
     # SWN rejects often, so its count moves with the last bit of lr / 1.1: within 0.2% of theirs
     assert 652 <= ewn["epochs"][0] <= 656 and 12266 - 25 <= swn["epochs"][0] <= 12287 + 25

@@ -27,16 +27,19 @@ def test_list(capsys):
         (["run", "nope"], "unknown experiment 'nope'; allowed: ewn-simple-traj, ewn-xor"),
         (["run", "ewn-xor", "--set", "bogus=1"], "unknown config key 'bogus'; allowed: seed"),
         (["run", "ewn-xor", "--set", "n_seeds=many"], "n_seeds='many' is not a valid int"),
-        (["run", "ewn-xor", "--set", "lr=-0.1"], "lr=-0.1 must be positive"),
+        (["run", "ewn-xor", "--set", "gd.ewn.lr=-0.1"], "gd.ewn.lr=-0.1 must be positive"),
+        (["run", "ewn-xor", "--set", "gd.ewn.bogus=1"], "unknown config key 'gd.ewn.bogus'"),
+        (["run", "ewn-xor", "--set", "gd.grow=0.5"], "gd.grow=0.5 must be >= 1"),
+        (["run", "ewn-xor", "--preset", "fast"], "unknown preset 'fast'; allowed: smoke"),
         (["run", "ewn-xor", "--set", "width=0"], "width=0 must be positive"),
-        (["run", "ewn-xor", "--set", "lr=nan"], "lr=nan must be finite"),
-        (["run", "ewn-xor", "--set", "backtrack=maybe"], "allowed: true, false"),
+        (["run", "ewn-xor", "--set", "gd.swn.lr=nan"], "gd.swn.lr=nan must be finite"),
+        (["run", "ewn-xor", "--set", "gd.backtrack=maybe"], "allowed: true, false"),
         (["run", "ewn-xor", "--set", "dtype=float16"], "allowed: float64, float32"),
         (["run", "ewn-xor", "--set", "parameterizations=ewn,bn"], "allowed: plain, swn, ewn"),
         (["run", "ewn-xor", "--set", "lr"], "--set expects KEY=VALUE"),
         (["run", "ewn-xor", "--set", "init=pytorch"],
          "init='pytorch' is not allowed; allowed: torch, jax"),
-        (["run", "ewn-lin-sep", "--set", "schedule=fast"], "allowed: authors, paper"),
+        (["run", "ewn-lin-sep", "--set", "gd.schedule=fast"], "allowed: authors, paper"),
         (["run", "ewn-xor", "--set", "init_from=/nonexistent/w.npz"], "no such file"),
         (["reproduce", "ewn-xor", "nope"], "unknown experiment 'nope'"),
     ],
@@ -53,8 +56,8 @@ def test_run_writes_the_run_directory_and_reuses_it(tmp_path, capsys):
     out = tmp_path / "exact"
     assert main(["run", "ewn-simple-traj", "--out", str(out), *FAST_TRAJ]) == 0
     assert {p.name for p in out.iterdir()} == {
-        "config.json", "summary.json", "trajectory.npz", "trajectories.png", "report.md",
-        "env.json",
+        "config.json", "summary.json", "trajectory.npz", "outcome.json", "trajectories.png",
+        "report.md", "env.json",
     }
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary) >= {"metrics", "claims"}
@@ -62,7 +65,7 @@ def test_run_writes_the_run_directory_and_reuses_it(tmp_path, capsys):
         assert set(claim) == {"name", "paper", "measured", "holds"}
     config = json.loads((out / "config.json").read_text())
     assert config["target_log_loss"] == -10.0 and config["seed"] == 2137
-    assert "ewn/w" in np.load(out / "trajectory.npz")
+    assert "ewn::series::w" in np.load(out / "trajectory.npz")
     assert "| claim | paper | measured | holds |" in (out / "report.md").read_text()
     assert "finished" in capsys.readouterr().out
 
@@ -93,14 +96,14 @@ def test_unfinished_run_is_not_trusted(tmp_path, capsys):
 
 def test_nonfinite_loss_exit_2_and_keeps_trajectory(tmp_path, capsys):
     out = tmp_path / "nan"
-    argv = ["run", "ewn-simple-traj", "--out", str(out), "--set", "lr=1e38", "--set",
-            "backtrack=false", "--set", "dtype=float32", "--quiet"]
+    argv = ["run", "ewn-simple-traj", "--out", str(out), "--set", "gd.ewn.lr=1e38", "--set",
+            "gd.backtrack=false", "--set", "dtype=float32", "--quiet"]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "non-finite" in err and "lower the learning rate" in err and err.count("\n") == 1
     assert (out / "trajectory.npz").exists() and (out / "failure.json").exists()
     assert not (out / "summary.json").exists()
-    assert np.load(out / "trajectory.npz")["plain/n_logged"][0] >= 1
+    assert np.load(out / "trajectory.npz")["ewn::length"][0] >= 1
 
 
 def test_reproduce_writes_one_report(tmp_path):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from outcomes import judged
 
 from wnbias.config import resolve
 from wnbias.errors import ConfigError
@@ -16,17 +17,16 @@ def test_registry_names_are_kebab_case():
 
 def test_simple_traj_small_budget():
     config = resolve(ewn_simple_traj.Config, {"inits": "1,1;1,3", "target_log_loss": "-20"})
-    result = ewn_simple_traj.run(config)
+    result = judged(ewn_simple_traj, config)
     names = [c.name for c in result.claims]
     assert names[:2] == [
         "EWN from (1, 1) ends on the w1 axis", "EWN from (1, 3) ends on the w2 axis"
     ]
     assert all(c.holds for c in result.claims[:3])  # axes and straight lines, even at -20
-    assert result.trajectory["ewn/w"].shape[0] == 2
+    assert result.trajectories["ewn"].n_seeds == 2
     assert "trajectories" in result.figures
     # the unnormalized path is exactly w0 + c x
-    n = result.trajectory["plain/n_logged"][0]
-    moves = result.trajectory["plain/w"][0, 1:n] - [1.0, 1.0]
+    moves = result.trajectories["plain"].valid("w")[1:] - [1.0, 1.0]
     np.testing.assert_allclose(moves[:, 0], 2 * moves[:, 1], rtol=1e-12)
 
 
@@ -44,7 +44,7 @@ def test_simple_traj_bad_inits():
 
 def test_xor_small_budget():
     config = resolve(ewn_xor.Config, {"n_seeds": "2", "target_log_loss": "-8"})
-    result = ewn_xor.run(config)
+    result = judged(ewn_xor, config)
     assert {c.name for c in result.claims} >= {
         "EWN has far fewer dominant neurons than unnormalized GD",
         "Unnormalized GD keeps every neuron",
@@ -54,7 +54,7 @@ def test_xor_small_budget():
         assert m["status"] == ["target", "target"]
         assert all(v <= -8 for v in m["final_log_loss"])
         assert len(m["dominant_neurons"]) == 2
-        assert result.trajectory[f"{name}/neuron_norms"].shape[:1] == (2,)
+        assert result.trajectories[name].series["neuron_norms"].shape[:1] == (2,)
         assert m["median_cos_w_grad_dominant"] < 0  # gradients point against the weights
     assert set(result.figures) == {"neuron_norms", "relative_norms"}
 
@@ -63,7 +63,7 @@ def test_equivalence_experiment():
     from wnbias.experiments import ewn_equivalence
 
     config = resolve(ewn_equivalence.Config, {"t_end": "1.0", "gd_steps": "0.004,0.002,0.001"})
-    result = ewn_equivalence.run(config)
+    result = judged(ewn_equivalence, config)
     assert all(c.holds for c in result.claims), [c.measured for c in result.claims]
     assert result.metrics["max_relative_deviation"]["ewn"] < 1e-6
     devs = list(result.metrics["gd_deviation"].values())
@@ -78,7 +78,7 @@ def test_lin_sep_small_budget(dynamics):
     config = resolve(ewn_lin_sep.Config, {
         "dynamics": dynamics, "target_log_loss": "-40", "scatter_log_losses": "-30,-35,-40",
     })
-    result = ewn_lin_sep.run(config)
+    result = judged(ewn_lin_sep, config)
     names = [c.name for c in result.claims]
     assert any("slope -1" in n for n in names) and any("slope +1" in n for n in names)
     for name in ("ewn", "swn"):
@@ -111,7 +111,7 @@ def test_conv_rate_small():
     config = resolve(ewn_conv_rate.Config, {
         "depths": "1,2", "width": "10", "epochs": "300", "flow_target_log_loss": "-80",
     })
-    result = ewn_conv_rate.run(config)
+    result = judged(ewn_conv_rate, config)
     assert result.metrics["separable"]
     finals = result.metrics["gd_final_loss"]
     assert set(finals) == {f"{n}/depth{d}" for n in ("plain", "swn", "ewn") for d in (1, 2)}
@@ -146,7 +146,7 @@ def test_conv_rate_non_separable_is_reported():
         "depths": "1", "width": "4", "epochs": "50", "flip_labels": "3",
         "parameterizations": "ewn",
     })
-    result = ewn_conv_rate.run(config)
+    result = judged(ewn_conv_rate, config)
     assert result.metrics["separable"] is False
     (claim,) = [c for c in result.claims if "rate" in c.name.lower()]
     assert "not linearly separable" in claim.measured and not claim.holds
@@ -178,7 +178,7 @@ def test_config_constraints_between_fields(experiment, overrides, message):
 def test_simple_traj_tie_is_not_claimed():
     config = resolve(ewn_simple_traj.Config, {"point": "1,1", "inits": "1,1",
                                               "target_log_loss": "-20"})
-    claim = ewn_simple_traj.run(config).claims[0]
+    claim = judged(ewn_simple_traj, config).claims[0]
     assert not claim.holds and "unique largest" in claim.measured
 
 
@@ -216,10 +216,10 @@ def test_xor_init_from_round_trip(tmp_path):
     from wnbias.initial import save_initial_parameters
 
     overrides = {"n_seeds": "2", "target_log_loss": "-6", "parameterizations": "swn,ewn"}
-    first = ewn_xor.run(resolve(ewn_xor.Config, overrides))
+    first = judged(ewn_xor, overrides)
     save_initial_parameters(tmp_path / "init.npz", first.initial["initial_parameters"])
-    again = ewn_xor.run(resolve(ewn_xor.Config, {**overrides, "n_seeds": "5", "init": "jax",
-                                                 "init_from": str(tmp_path / "init.npz")}))
+    again = judged(ewn_xor, {**overrides, "n_seeds": "5", "init": "jax",
+                             "init_from": str(tmp_path / "init.npz")})
     assert again.metrics["n_seeds"] == 2  # the file's seeds win
     for arm in ("swn", "ewn"):
         assert again.metrics[arm]["epochs"] == first.metrics[arm]["epochs"]

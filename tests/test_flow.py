@@ -25,25 +25,27 @@ def test_unnormalized_flow_matches_closed_form(clock):
     log_loss, theta0, record = simple_traj("plain")
     flow_clock = LogLossClock(target_log_loss=-300.0) if clock == "log_loss" else TimeClock(1e4)
     result = run_flow(log_loss, theta0, (X, Y), flow_clock, record=record)
-    assert result.status == "target"
-    t, w = result.trajectory["t"], result.trajectory["w"]
+    assert result.trajectory.status_names() == ["target"]
+    t, w = result.trajectory.valid("t"), result.trajectory.valid("w")
     f = np.log(np.exp(3.0) + 5.0 * t)
     expected = W0 + ((f - 3.0) / 5.0)[:, None] * np.array([2.0, 1.0])
     np.testing.assert_allclose(w, expected, rtol=1e-6)
-    np.testing.assert_allclose(result.trajectory["log_loss"], -f, rtol=1e-6)
+    np.testing.assert_allclose(result.trajectory.valid("log_loss"), -f, rtol=1e-6)
     if clock == "log_loss":
-        assert result.log_loss == pytest.approx(-300.0)
+        assert result.log_loss[0] == pytest.approx(-300.0)
         # t is carried as u = log(1 + t): its relative error is u's absolute error, ~ rtol * 300
-        assert result.time == pytest.approx((np.exp(300.0) - np.exp(3.0)) / 5.0, rel=2e-5)
-        assert result.num_steps < 500  # the log-loss clock makes e^300 a bounded interval
-    assert result.nfe == 1 + 6 * result.num_steps  # Tsit5: 7 stages, first same as last
+        counts = result.trajectory.counts
+        assert counts["time"][0] == pytest.approx((np.exp(300.0) - np.exp(3.0)) / 5.0, rel=2e-5)
+        assert counts["solver_steps"][0] < 500  # the log-loss clock: e^300 is a bounded interval
+    counts = result.trajectory.counts  # Tsit5: 7 stages, the first the same as the last
+    assert counts["function_evaluations"][0] == 1 + 6 * counts["solver_steps"][0]
 
 
 def test_ewn_flow_conserves_its_closed_form_invariant():
     """EWN: d(1/w_i)/dt = -x_i e^-f, so (1/w0_i - 1/w_i)/x_i is the same S(t) for all i."""
     log_loss, theta0, record = simple_traj("ewn")
     result = run_flow(log_loss, theta0, (X, Y), LogLossClock(-300.0), record=record)
-    w = result.trajectory["w"]
+    w = result.trajectory.valid("w")
     s = (1.0 / W0 - 1.0 / w) / np.array([2.0, 1.0])
     np.testing.assert_allclose(s[:, 0], s[:, 1], rtol=1e-7, atol=1e-10)
     assert w[-1, 1] == pytest.approx(2.0, rel=1e-2) and w[-1, 1] < 2.0  # the off-axis limit
@@ -57,16 +59,17 @@ def test_solver_failure_keeps_trajectory_and_says_what_to_change():
     log_loss, theta0, record = simple_traj("ewn")
     result = run_flow(log_loss, theta0, (X, Y), LogLossClock(-300.0), record=record,
                       max_steps=5)
-    assert result.status == "solver_failure"
-    assert "log-loss" in result.message and "raise max_steps" in result.message
-    assert len(result.trajectory["w"]) >= 1 and result.log_loss > -300.0
+    assert result.trajectory.status_names() == ["solver_failure"]
+    message = result.trajectory.message
+    assert "log-loss" in message and "raise max_steps" in message
+    assert len(result.trajectory.valid("w")) >= 1 and result.log_loss[0] > -300.0
 
 
 def test_time_budget_stops_early():
     log_loss, theta0, record = simple_traj("plain")
     result = run_flow(log_loss, theta0, (X, Y), LogLossClock(-300.0, t_max=1e6))
-    assert result.status == "time_budget"
-    assert 1e6 <= result.time < 1e7 and -20 < result.log_loss < -10
+    assert result.trajectory.status_names() == ["time_budget"]
+    assert 1e6 <= result.trajectory.counts["time"][0] < 1e7 and -20 < result.log_loss[0] < -10
 
 
 def test_unknown_or_ill_configured_clock_is_a_clear_error():
@@ -99,8 +102,9 @@ def test_loose_tolerance_is_caught_by_the_clock_check():
     log_loss = wb.make_log_loss(model, reparam, wb.get_loss("logistic"))
     theta0 = wb.encode(model.init(jax.random.PRNGKey(2137)), reparam)
     tight = run_flow(log_loss, theta0, (x, y), LogLossClock(-40.0))
-    assert tight.status == "target"
-    np.testing.assert_allclose(tight.trajectory["log_loss"], tight.trajectory["clock_log_loss"],
-                               atol=1e-5)
+    assert tight.trajectory.status_names() == ["target"]
+    np.testing.assert_allclose(tight.trajectory.valid("log_loss"),
+                               tight.trajectory.valid("clock_log_loss"), atol=1e-5)
     loose = run_flow(log_loss, theta0, (x, y), LogLossClock(-40.0), rtol=1e-2, atol=1e-2)
-    assert loose.status == "solver_failure" and "tighten rtol" in loose.message
+    assert loose.trajectory.status_names() == ["solver_failure"]
+    assert "tighten rtol" in loose.trajectory.message

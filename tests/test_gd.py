@@ -36,7 +36,8 @@ def test_constant_rate_matches_a_hand_written_loop():
     for _ in range(25):
         w = jax.tree.map(lambda p, g: p - 0.05 * g, w, jax.grad(loss)(w))
     np.testing.assert_allclose(result.theta["layer1"]["w"][0], w["layer1"]["w"], rtol=1e-12)
-    assert result.steps[0] == 25 and result.status_names() == ["budget"]
+    assert result.trajectory.counts["steps"][0] == 25
+    assert result.trajectory.status_names() == ["budget"]
 
 
 def _step(rule, log_loss, grad=-1.0):
@@ -85,13 +86,13 @@ def test_authors_rule_by_hand_three_steps():
     t1 = 0.0 + 1.0 * np.exp(-0.0 - 0.5 * 0.0)  # c = lr L(t_e) L_ref^-(1/2); L_ref = 1
     t2 = t1 + 1.1 * np.exp(-t1 - 0.5 * 0.0)  # reference still L(t0) = 1: it lags one step
     t3 = t2 + 1.21 * np.exp(-t2 - 0.5 * -t1)  # reference L(t1); lr 1.21 > 1.15 stops growing
-    np.testing.assert_allclose(-result.series("log_loss"), [0.0, t1, t2, t3], rtol=1e-14)
-    np.testing.assert_allclose(result.series("lr"), [1.0, 1.1, 1.21, 1.21], rtol=1e-14)
+    np.testing.assert_allclose(-result.trajectory.valid("log_loss"), [0.0, t1, t2, t3], rtol=1e-14)
+    np.testing.assert_allclose(result.trajectory.valid("lr"), [1.0, 1.1, 1.21, 1.21], rtol=1e-14)
     # the stateless reading differs from the second step on: c = lr L(t_e)^(1/2)
     paper = backtracking(loss_adaptive(1.0, 2), lr_limit=1.15)
     other = run_gd(_exp_decay(), {"t": jnp.zeros(1)}, (), paper, max_steps=3, n_log=100)
-    np.testing.assert_allclose(-other.series("log_loss")[2], t1 + 1.1 * np.exp(-0.5 * t1))
-    np.testing.assert_allclose(other.series("lr"), [1.0, 1.1, 1.15, 1.15], rtol=1e-14)
+    np.testing.assert_allclose(-other.trajectory.valid("log_loss")[2], t1 + 1.1 * np.exp(-0.5 * t1))
+    np.testing.assert_allclose(other.trajectory.valid("lr"), [1.0, 1.1, 1.15, 1.15], rtol=1e-14)
 
 
 def test_previous_reference_moves_only_on_accepted_steps():
@@ -129,7 +130,8 @@ def test_float32_accept_test_resolves_relative_changes_of_1e_6_at_log_loss_minus
     # the float32 totals cannot see it: log L is the same float32 number at both points
     assert float(log_loss({"t": jnp.asarray([1.25], jnp.float32)})) == float(log_loss(theta0))
     t1 = float(result.theta["t"][0, 0])
-    assert result.attempts[0] > 1 and result.steps[0] == 1  # rejected, then accepted
+    counts = result.trajectory.counts
+    assert counts["attempts"][0] > 1 and counts["steps"][0] == 1  # rejected, then accepted
     assert 0.8 < t1 < 1.2 and -1e-6 < relative_change(t1) < -1e-7
     assert result.theta["t"].dtype == jnp.float32
 
@@ -140,10 +142,11 @@ def test_backtracking_never_accepts_a_loss_increase():
     # an aggressive schedule, so that many steps are rejected
     rule = backtracking(loss_adaptive(5.0, 2), lr_limit=50.0)
     result = run_gd(log_loss, theta, (x, y), rule, max_steps=400, n_log=20_000, chunk=64)
-    steps = result.series("step")
-    losses = result.series("log_loss")
+    steps = result.trajectory.valid("step")
+    losses = result.trajectory.valid("log_loss")
     assert np.array_equal(steps, np.arange(len(steps)))  # every accepted step was logged
-    assert result.attempts[0] > result.steps[0]  # some steps were rejected
+    counts = result.trajectory.counts
+    assert counts["attempts"][0] > counts["steps"][0]  # some steps were rejected
     assert np.all(np.diff(losses) <= 0)
 
 
@@ -151,7 +154,7 @@ def test_plain_gd_can_raise_the_loss_and_backtracking_cannot():
     model, reparam, log_loss, x, y = xor_problem("plain")
     theta = encode(model.init(jax.random.PRNGKey(3)), reparam)
     plain = run_gd(log_loss, theta, (x, y), loss_adaptive(5.0, 2), max_steps=200, n_log=500)
-    assert np.any(np.diff(plain.series("log_loss")) > 0)  # the test above is not vacuous
+    assert np.any(np.diff(plain.trajectory.valid("log_loss")) > 0)  # the test above is not vacuous
 
 
 def test_stops_at_target_and_records_final_state():
@@ -160,12 +163,12 @@ def test_stops_at_target_and_records_final_state():
     rule = backtracking(loss_adaptive(0.01, 5), lr_limit=0.1)
     result = run_gd(log_loss, theta, (x, y), rule, max_steps=100_000, target_log_loss=-20.0,
                     record=lambda th: {"a": th["layer1"]["a"]})
-    assert result.status_names() == ["target"]
+    assert result.trajectory.status_names() == ["target"]
     assert -20.5 < result.log_loss[0] <= -20.0
-    assert result.series("step")[-1] == result.steps[0]
-    assert result.series("log_loss")[-1] == result.log_loss[0]
-    np.testing.assert_array_equal(result.series("a")[-1], result.theta["layer1"]["a"][0])
-    assert result.series("a").shape == (result.n_logged[0], 10)
+    assert result.trajectory.valid("step")[-1] == result.trajectory.counts["steps"][0]
+    assert result.trajectory.valid("log_loss")[-1] == result.log_loss[0]
+    np.testing.assert_array_equal(result.trajectory.valid("a")[-1], result.theta["layer1"]["a"][0])
+    assert result.trajectory.valid("a").shape == (result.trajectory.length[0], 10)
 
 
 def test_seeds_under_vmap_equal_separate_runs():
@@ -177,10 +180,11 @@ def test_seeds_under_vmap_equal_separate_runs():
     batched = run_gd(log_loss, thetas, (x, y), rule, batched=True, **kwargs)
     for i in range(3):
         single = run_gd(log_loss, jax.tree.map(lambda a, i=i: a[i], thetas), (x, y), rule, **kwargs)
-        assert single.steps[0] == batched.steps[i]
+        assert single.trajectory.counts["steps"][0] == batched.trajectory.counts["steps"][i]
         np.testing.assert_allclose(single.theta["layer1"]["v"][0], batched.theta["layer1"]["v"][i],
                                    rtol=1e-10)
-    assert len(set(batched.steps.tolist())) > 1  # seeds stopped at different steps
+    # the seeds stopped at different steps
+    assert len(set(batched.trajectory.counts["steps"].tolist())) > 1
 
 
 def test_nonfinite_loss_stops_and_keeps_last_finite_state():
@@ -191,9 +195,9 @@ def test_nonfinite_loss_stops_and_keeps_last_finite_state():
     rule = constant(0.3)
     # c = 0.3 L, grad = -1: t grows by 0.3 exp(-t) per step and crosses 1 after a few steps
     result = run_gd(log_loss, theta, (None, None), rule, max_steps=1000, n_log=2000)
-    assert result.status_names() == ["nonfinite"]
+    assert result.trajectory.status_names() == ["nonfinite"]
     assert np.isfinite(result.log_loss[0]) and result.theta["t"][0, 0] < 1.0
-    assert result.series("step")[-1] == result.steps[0] > 0
+    assert result.trajectory.valid("step")[-1] == result.trajectory.counts["steps"][0] > 0
 
 
 def test_log_spaced_steps():
@@ -214,7 +218,7 @@ def test_a_run_stuck_at_a_kink_is_stalled_not_out_of_budget():
     rule = backtracking(loss_adaptive(0.1, 0), lr_limit=0.1)
     log_loss = lambda theta: jnp.maximum(theta["t"][0], -2 * theta["t"][0]) - 1.0  # noqa: E731
     result = run_gd(log_loss, {"t": jnp.zeros(1)}, (), rule, max_steps=10_000, patience=500)
-    assert result.status_names() == ["stalled"]
-    assert result.attempts[0] == 500 and result.log_loss[0] == -1.0
+    assert result.trajectory.status_names() == ["stalled"]
+    assert result.trajectory.counts["attempts"][0] == 500 and result.log_loss[0] == -1.0
     budget = run_gd(_exp_decay(), {"t": jnp.zeros(1)}, (), rule, max_steps=50)
-    assert budget.status_names() == ["budget"]
+    assert budget.trajectory.status_names() == ["budget"]

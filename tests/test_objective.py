@@ -114,5 +114,5 @@ def test_gd_on_the_square_loss_from_a_zero_residual():
     theta = {"w": {"w": jnp.asarray([[0.5], [0.0]])}}
     assert float(objective.terms(theta, x, y)[0]) == -np.inf
     result = run_gd(objective, theta, (x, y), constant(0.3), max_steps=200)
-    assert result.status_names() == ["budget"] and np.isfinite(result.log_loss[0])
+    assert result.trajectory.status_names() == ["budget"] and np.isfinite(result.log_loss[0])
     np.testing.assert_allclose(result.theta["w"]["w"][0, :, 0], w_star, atol=1e-10)

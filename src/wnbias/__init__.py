@@ -9,8 +9,17 @@ __version__ = "0.1.0"
 # ``dtype``.
 jax.config.update("jax_enable_x64", True)
 
-from .dynamics.gd import GDResult, log_spaced_steps, run_gd  # noqa: E402
-from .dynamics.schedules import StepRule, backtracking, constant, loss_adaptive  # noqa: E402
+from .dynamics.flow import LogLossClock, TimeClock, run_flow  # noqa: E402
+from .dynamics.gd import log_spaced_steps, run_gd  # noqa: E402
+from .dynamics.schedules import (  # noqa: E402
+    StepRule,
+    backtracking,
+    by_label,
+    constant,
+    loss_adaptive,
+    relative_rate_cap,
+)
+from .dynamics.trajectory import Run, Status, Trajectory  # noqa: E402
 from .initial import (  # noqa: E402
     load_initial_parameters,
     save_initial_parameters,
@@ -20,12 +29,26 @@ from .initial import (  # noqa: E402
 from .losses import LOSSES, Loss, get_loss, log_softplus  # noqa: E402
 from .models import Model, coordinate_linear, deep_linear, mlp  # noqa: E402
 from .objective import Objective, from_terms, make_log_loss  # noqa: E402
-from .reparam import REPARAMS, ExponentialWN, Plain, StandardWN, decode, encode, get_reparam  # noqa: E402
+from .reparam import (  # noqa: E402
+    REPARAMS,
+    ExponentialWN,
+    Normalized,
+    Plain,
+    Polar,
+    ProjectedWN,
+    StandardWN,
+    decode,
+    encode,
+    get_reparam,
+    retract,
+)
 
 __all__ = [
-    "GDResult", "LOSSES", "Loss", "Model", "Objective", "REPARAMS", "ExponentialWN", "Plain",
-    "StandardWN", "StepRule", "backtracking", "constant", "coordinate_linear", "decode",
-    "deep_linear", "encode", "from_terms", "get_loss", "get_reparam", "load_initial_parameters",
-    "log_softplus", "log_spaced_steps", "loss_adaptive", "make_log_loss", "mlp", "run_gd",
+    "LOSSES", "LogLossClock", "Loss", "Model", "Normalized", "Objective", "Plain", "Polar",
+    "ProjectedWN", "REPARAMS", "ExponentialWN", "Run", "StandardWN", "Status", "StepRule",
+    "TimeClock", "Trajectory", "backtracking", "by_label", "constant", "coordinate_linear",
+    "decode", "deep_linear", "encode", "from_terms", "get_loss", "get_reparam",
+    "load_initial_parameters", "log_softplus", "log_spaced_steps", "loss_adaptive",
+    "make_log_loss", "mlp", "relative_rate_cap", "retract", "run_flow", "run_gd",
     "save_initial_parameters", "seeded_weights", "torch_linear_weights",
 ]

@@ -1,4 +1,4 @@
-"""The command line: ``wnbias list | run | reproduce``.
+"""The command line: ``wnbias list | run | reproduce | report``.
 
 Exit status: 0 when a run finished (whether or not its claims hold), 2 for bad input (one line
 on stderr, no traceback), 1 for an internal failure.
@@ -37,6 +37,9 @@ def cmd_list(args) -> int:
         if args.names:
             for key, kind, value, doc in describe(exp.config):
                 print(f"    {key} ({kind}, default {value!r}): {doc}")
+            for preset, overrides in exp.presets.items():
+                print(f"    --preset {preset}: " + " ".join(
+                    f"{k}={v}" for k, v in overrides.items()))
     if not args.names:
         print("\n`wnbias list NAME` shows an experiment's config keys.")
     return 0
@@ -46,10 +49,19 @@ def cmd_run(args) -> int:
     from .runner import run_experiment
 
     record = run_experiment(
-        args.name, _parse_sets(args.set), out=args.out, root=args.root, force=args.force,
-        progress=not args.quiet,
+        args.name, _parse_sets(args.set), preset=args.preset, out=args.out, root=args.root,
+        force=args.force, progress=not args.quiet,
     )
     _print_record(record)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .runner import report_run
+
+    record = report_run(args.run_dir)
+    _print_record(record, how="judged again from the store")
+    print(f"report: {record.run_dir / 'report.md'}")
     return 0
 
 
@@ -76,10 +88,10 @@ def cmd_reproduce(args) -> int:
     return 0
 
 
-def _print_record(record) -> None:
+def _print_record(record, how: str | None = None) -> None:
     claims = record.summary["claims"]
     held = sum(c["holds"] for c in claims)
-    how = "reused" if record.reused else "finished"
+    how = how or ("reused" if record.reused else "finished")
     print(f"{record.experiment}: {how}, {held}/{len(claims)} claims hold -> {record.run_dir}")
     for c in claims:
         print(f"  [{'ok' if c['holds'] else 'NO'}] {c['name']}: {c['measured']}")
@@ -101,9 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config key (repeatable)")
     p.add_argument("--out", type=Path, help="the run directory (default: ROOT/NAME-HASH)")
     p.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="where run directories go")
+    p.add_argument("--preset", help="a named set of overrides (e.g. smoke); --set goes on top")
     p.add_argument("--force", action="store_true", help="rerun even if a finished run exists")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="re-judge and redraw a finished run from its directory")
+    p.add_argument("run_dir", type=Path)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("reproduce", help="run the headline experiments and write one report")
     p.add_argument("names", nargs="*", help="experiments (default: the headline set)")

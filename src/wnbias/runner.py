@@ -1,8 +1,13 @@
-"""Run an experiment into its run directory, reusing a finished run with the same config."""
+"""Run an experiment into its run directory, reusing a finished run with the same config.
+
+resolve -> setup -> run -> store -> claims and figures from the stored outcome -> report. The
+last step alone is :func:`report_run`, which re-judges and redraws a finished run.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +17,8 @@ matplotlib.use("Agg")  # files only; never open a window
 import matplotlib.pyplot as plt  # noqa: E402
 
 from . import store  # noqa: E402
-from .config import resolve, to_dict  # noqa: E402
-from .errors import RunStopped  # noqa: E402
+from .config import apply_preset, from_dict, resolve, to_dict  # noqa: E402
+from .errors import ConfigError, RunStopped, UserError  # noqa: E402
 from .experiments import get_experiment  # noqa: E402
 from .initial import save_initial_parameters  # noqa: E402
 from .report import run_report  # noqa: E402
@@ -44,17 +49,16 @@ def run_experiment(
     name: str,
     overrides: dict[str, str] | None = None,
     *,
+    preset: str | None = None,
     out: Path | None = None,
     root: Path = Path("runs"),
     force: bool = False,
     progress: bool = False,
 ) -> RunRecord:
-    """Resolve the config, run (or reuse) the experiment, and write its run directory.
-
-    ``out`` is the run directory itself; otherwise it is ``root/<name>-<config hash>``.
-    """
+    """Resolve the config (``preset`` first, then ``overrides``), run (or reuse) the experiment,
+    and write its run directory: ``out`` itself, or ``root/<name>-<config hash>``."""
     experiment = get_experiment(name)
-    config = resolve(experiment.config, overrides)
+    config = resolve(experiment.config, apply_preset(experiment.presets, preset, overrides))
     config_dict = to_dict(config)
     hashed = {**config_dict, **_init_file_digests(config_dict)}
     digest = store.config_hash(name, hashed)
@@ -67,32 +71,74 @@ def run_experiment(
     (run_dir / store.SUMMARY).unlink(missing_ok=True)  # a stale summary must not survive
     store.write_json(run_dir / "config.json", {"experiment": name, **config_dict})
     try:
-        result = experiment.run(config, progress)
+        outcome = experiment.execute(config, progress)
     except RunStopped as error:
         if error.partial:
-            store.write_npz(run_dir / "trajectory.npz", error.partial)
+            store.write_trajectories(run_dir / store.TRAJECTORY, error.partial)
         store.write_json(run_dir / "failure.json", {"error": str(error)})
         raise
-    store.write_npz(run_dir / "trajectory.npz", result.trajectory)
-    for stem, thetas in result.initial.items():
+    store.write_outcome(run_dir, outcome, experiment.version)
+    for stem, thetas in outcome.initial.items():
         save_initial_parameters(run_dir / f"{stem}.npz", thetas)
-    for stem, figure in result.figures.items():
-        store.write_figure(run_dir / f"{stem}.png", figure)
-        plt.close(figure)
     env = {**store.environment(), "dtype": config_dict.get("dtype")}
     store.write_json(run_dir / "env.json", env)
+    summary = _judge_and_draw(experiment, config, config_dict, run_dir, digest)
+    (run_dir / "failure.json").unlink(missing_ok=True)
+    return RunRecord(name, run_dir, summary, summary["figures"], reused=False)
+
+
+def _judge_and_draw(experiment, config, config_dict, run_dir: Path, digest: str) -> dict:
+    """Claims and figures from the stored outcome alone; report.md, then summary.json last."""
+    stored = store.read_outcome(run_dir)
+    if stored is None:
+        raise UserError(f"{run_dir} holds no readable outcome (outcome.json, trajectory.npz)")
+    outcome, _ = stored
+    claims = experiment.claims(config, outcome)
+    figures = experiment.figures(config, outcome)
+    for stem, figure in figures.items():
+        store.write_figure(run_dir / f"{stem}.png", figure)
+        plt.close(figure)
     summary = {
-        "experiment": name,
+        "experiment": experiment.name,
+        "version": experiment.version,
         "config_hash": digest,
-        "metrics": result.metrics,
-        "claims": [c.to_dict() for c in result.claims],
-        "figures": list(result.figures),
-        "notes": result.notes,
+        "metrics": outcome.metrics,
+        "claims": [c.to_dict() for c in claims],
+        "figures": list(figures),
+        "notes": outcome.notes,
     }
     store.write_text(run_dir / "report.md", run_report(
-        experiment.title, name, experiment.paper, config_dict, summary, list(result.figures),
-        result.notes,
+        experiment.title, experiment.name, experiment.paper, config_dict, summary,
+        list(figures), outcome.notes,
     ))
-    (run_dir / "failure.json").unlink(missing_ok=True)
     store.write_json(run_dir / store.SUMMARY, summary)
-    return RunRecord(name, run_dir, summary, list(result.figures), reused=False)
+    return summary
+
+
+def report_run(run_dir: Path) -> RunRecord:
+    """Re-judge and redraw the finished run in ``run_dir`` from what it stores, without
+    training: its claims, figures, report.md and summary.json are written anew."""
+    run_dir = Path(run_dir)
+    try:
+        stored_config = json.loads((run_dir / "config.json").read_text())
+        name = stored_config.pop("experiment")
+    except (OSError, ValueError, KeyError, AttributeError, TypeError):
+        raise UserError(f"{run_dir} is not a wnbias run directory (no readable config.json "
+                        "naming its experiment)") from None
+    experiment = get_experiment(name)
+    stored = store.read_outcome(run_dir)
+    if stored is None:
+        raise UserError(f"{run_dir} holds an unfinished run of {name} (no stored outcome): "
+                        f"run it again with `wnbias run {name}`")
+    if stored[1] != experiment.version:
+        raise UserError(f"{run_dir} holds version {stored[1]} of {name}'s outcome; this wnbias "
+                        f"reads version {experiment.version}: rerun it with --force")
+    try:
+        config = from_dict(experiment.config, stored_config)
+    except (ConfigError, TypeError) as error:
+        raise UserError(f"{run_dir} was written by another version of {name} ({error}); "
+                        "rerun it with --force") from None
+    digest = (store.read_summary(run_dir) or {}).get("config_hash") or store.config_hash(
+        name, {**stored_config, **_init_file_digests(stored_config)})
+    summary = _judge_and_draw(experiment, config, stored_config, run_dir, digest)
+    return RunRecord(name, run_dir, summary, summary["figures"], reused=True)

@@ -67,9 +67,9 @@ def test_a_learning_rate_sweep_is_one_program_and_equals_separate_runs():
     for i, lr in enumerate(lrs):
         single = run_gd(log_loss, theta, data, backtracking(loss_adaptive(
             float(lr), 5, reference="previous"), lr_limit=0.1, growth="while_below"), **kwargs)
-        assert single.steps[0] == sweep.steps[i]
+        assert single.trajectory.counts["steps"][0] == sweep.trajectory.counts["steps"][i]
         np.testing.assert_allclose(single.log_loss[0], sweep.log_loss[i], rtol=1e-12)
-    assert len(set(sweep.steps.tolist())) == 3  # the rates really differ
+    assert len(set(sweep.trajectory.counts["steps"].tolist())) == 3  # the rates really differ
 
 
 def test_by_label_gives_each_group_its_own_rate():

@@ -30,43 +30,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .trajectory import Run, Status, Trajectory
+
 # Largest relative gap allowed between the log-loss clock -lambda and the true log L(theta).
 CLOCK_TOLERANCE = 1e-4
 
 State = dict[str, Any]  # {"theta": the parameters, "u": log(1 + t) in the log-loss clock}
 Field = Callable[[Any, State, Any], State]
 Observe = Callable[[Any, State, Any], dict[str, jax.Array]]
-
-
-@dataclass(frozen=True)
-class FlowResult:
-    """The solve: final theta, the saved trajectory and solver statistics.
-
-    ``trajectory`` has ``t``, ``log1p_t`` (log(1 + t), finite where t overflows float64
-    beyond log-loss -709), ``log_loss`` and the ``record`` keys, each of length
-    ``n_saved`` (the grid points reached, then the final state). ``status`` is ``target``
-    (the target log-loss or the horizon was reached), ``time_budget`` (t reached ``t_max``) or
-    ``solver_failure`` (``message`` says where and what to change; this includes a log-loss
-    clock that drifted from the true log L by more than ``CLOCK_TOLERANCE``). ``nfe`` counts
-    vector-field evaluations from the solver's Butcher tableau (each is one value_and_grad).
-    """
-
-    theta: Any
-    trajectory: dict[str, np.ndarray]
-    status: str
-    message: str
-    num_steps: int
-    num_accepted: int
-    num_rejected: int
-    nfe: int | None
-
-    @property
-    def log_loss(self) -> float:
-        return float(self.trajectory["log_loss"][-1])
-
-    @property
-    def time(self) -> float:
-        return float(self.trajectory["t"][-1])
 
 
 def _dot(a, b) -> jax.Array:
@@ -92,7 +63,7 @@ class Clock(ABC):
     be checked against the true log-loss (``CLOCK_TOLERANCE``).
     """
 
-    event_status: ClassVar[str]
+    event_status: ClassVar[Status]
     checks_drift: ClassVar[bool]
 
     @abstractmethod
@@ -136,7 +107,7 @@ class LogLossClock(Clock):
     target_log_loss: float
     t_max: float = np.inf
 
-    event_status: ClassVar[str] = "time_budget"
+    event_status: ClassVar[Status] = Status.TIME_BUDGET
     checks_drift: ClassVar[bool] = True
 
     def validate(self, log_loss0: float) -> None:
@@ -187,7 +158,7 @@ class TimeClock(Clock):
     t_end: float
     target_log_loss: float | None = None
 
-    event_status: ClassVar[str] = "target"
+    event_status: ClassVar[Status] = Status.TARGET
     checks_drift: ClassVar[bool] = False
 
     def validate(self, log_loss0: float) -> None:
@@ -238,12 +209,21 @@ def run_flow(
     n_save: int = 200,
     record: Callable[[Any], dict[str, jax.Array]] | None = None,
     progress: bool = False,
-) -> FlowResult:
+) -> Run:
     """Integrate the gradient flow of ``log_loss(theta, *data)`` from ``theta0`` in ``clock``.
 
     ``clock`` is a :class:`LogLossClock` (to a target log-loss, stopping early at a time budget)
     or a :class:`TimeClock` (to a horizon, stopping early at an optional target log-loss).
     ``preconditioner(theta, g)`` returns P g.
+
+    Returns a :class:`~wnbias.dynamics.trajectory.Run` of one seed: the trajectory has ``t``,
+    ``log1p_t`` (log(1 + t), finite where t overflows float64 beyond log-loss -709),
+    ``log_loss`` and the ``record`` keys on the clock's grid points reached, then the final
+    state; its status is ``target``, ``time_budget`` (t reached ``t_max``) or
+    ``solver_failure`` (``message`` says where and what to change; this includes a log-loss
+    clock that drifted from the true log L by more than ``CLOCK_TOLERANCE``); its counts are
+    the solver's steps and ``function_evaluations`` from the Butcher tableau (each one
+    value_and_grad; -1 for implicit solvers) and the final ``time``.
     """
     if not isinstance(clock, Clock):
         raise ValueError(f"unknown clock {clock!r}; allowed: LogLossClock(target_log_loss=...), "
@@ -291,31 +271,33 @@ def run_flow(
     drift = (np.max(np.abs(trajectory["log_loss"] - trajectory["clock_log_loss"]))
              if clock.checks_drift else 0.0)
     if drift > CLOCK_TOLERANCE * max(1.0, abs(float(trajectory["log_loss"][-1]))):
-        status = "solver_failure"
+        status = Status.SOLVER_FAILURE
         message = (
             f"the log-loss clock drifted from the true log-loss by {drift:.3g} (at t = "
             f"{trajectory['t'][-1]:.4g}, log-loss {trajectory['log_loss'][-1]:.4g}); tighten "
             "rtol/atol"
         )
     elif sol.result == diffrax.RESULTS.successful:
-        status, message = "target", ""
+        status, message = Status.TARGET, ""
     elif sol.result == diffrax.RESULTS.event_occurred:
         status, message = clock.event_status, ""
     else:
-        status = "solver_failure"
+        status = Status.SOLVER_FAILURE
         message = (
             f"gradient flow stopped at t = {trajectory['t'][-1]:.4g}, log-loss "
             f"{trajectory['log_loss'][-1]:.4g} after {steps} solver steps "
             f"({diffrax.RESULTS[sol.result]}); raise max_steps, loosen rtol/atol, or try a "
             "stiff solver (kvaerno5)"
         )
-    return FlowResult(
-        theta=jax.tree.map(lambda a: np.asarray(a)[0], final_state["theta"]),
-        trajectory=trajectory,
-        status=status,
-        message=message,
-        num_steps=steps,
-        num_accepted=stats["num_accepted_steps"],
-        num_rejected=stats["num_rejected_steps"],
-        nfe=_function_evaluations(solver, steps),
+    nfe = _function_evaluations(solver, steps)
+    counts = {"solver_steps": steps, "accepted_steps": stats["num_accepted_steps"],
+              "rejected_steps": stats["num_rejected_steps"],
+              "function_evaluations": -1 if nfe is None else nfe,
+              "time": float(trajectory["t"][-1])}
+    return Run(
+        theta=jax.tree.map(np.asarray, final_state["theta"]),  # diffrax's t1 axis: one seed
+        trajectory=Trajectory(
+            series={k: v[None] for k, v in trajectory.items()},
+            length=np.asarray([len(trajectory["t"])]), status=np.asarray([status]),
+            counts={k: np.asarray([v]) for k, v in counts.items()}, message=message),
     )

@@ -27,7 +27,6 @@ sit behind one real ``lax.cond`` instead of a per-seed select on every step.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -38,35 +37,12 @@ from jax.scipy.special import logsumexp
 from tqdm.auto import tqdm
 
 from .schedules import StepRule
+from .trajectory import Run, Status, Trajectory
 
-RUNNING, TARGET, BUDGET, NONFINITE, LR_UNDERFLOW, STALLED = range(6)
-STATUS_NAMES = ("running", "target", "budget", "nonfinite", "lr_underflow", "stalled")
+RUNNING, TARGET, BUDGET, NONFINITE, LR_UNDERFLOW, STALLED = (
+    Status.RUNNING, Status.TARGET, Status.BUDGET, Status.NONFINITE, Status.LR_UNDERFLOW,
+    Status.STALLED)
 _LR_FLOOR = 1e-300
-
-
-@dataclass(frozen=True)
-class GDResult:
-    """Final parameters and the recorded trajectory; every array has a leading seed axis.
-
-    ``trajectory[key]`` has shape ``(seeds, slots, ...)``; slot j of seed s is valid for
-    ``j < n_logged[s]`` (the rest is NaN, or -1 for the integer keys). Keys: ``step``,
-    ``attempt``, ``log_loss``, ``lr`` and whatever ``record(theta)`` returned.
-    """
-
-    theta: Any
-    trajectory: dict[str, np.ndarray]
-    n_logged: np.ndarray
-    status: np.ndarray
-    steps: np.ndarray
-    attempts: np.ndarray
-    log_loss: np.ndarray
-
-    def status_names(self) -> list[str]:
-        return [STATUS_NAMES[s] for s in self.status]
-
-    def series(self, key: str, seed: int = 0) -> np.ndarray:
-        """The valid part of ``trajectory[key]`` for one seed."""
-        return self.trajectory[key][seed, : self.n_logged[seed]]
 
 
 def log_spaced_steps(max_steps: int, n_log: int) -> np.ndarray:
@@ -278,7 +254,7 @@ def run_gd(
     patience: int = 1000,
     rule_state=None,
     progress: bool = False,
-) -> GDResult:
+) -> Run:
     """Run GD on ``log_loss(theta, *data)`` from ``theta0``.
 
     ``batched``: ``theta0`` carries a leading seed axis and the seeds run together under
@@ -322,12 +298,10 @@ def run_gd(
             bar.update(int(done_steps) - bar.n)
             bar.set_postfix(log_loss=f"{float(np.max(np.asarray(state['log_loss']))):.1f}")
 
-    return GDResult(
-        theta=jax.tree.map(np.asarray, state["theta"]),
-        trajectory=jax.tree.map(np.asarray, state["buf"]),
-        n_logged=np.asarray(state["k"]),
+    trajectory = Trajectory(
+        series=jax.tree.map(np.asarray, state["buf"]),
+        length=np.asarray(state["k"]),
         status=np.asarray(state["status"]),
-        steps=np.asarray(state["steps"]),
-        attempts=np.asarray(state["attempts"]),
-        log_loss=np.asarray(state["log_loss"]),
+        counts={"steps": np.asarray(state["steps"]), "attempts": np.asarray(state["attempts"])},
     )
+    return Run(theta=jax.tree.map(np.asarray, state["theta"]), trajectory=trajectory)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import UserError
 from . import ewn_conv_rate, ewn_equivalence, ewn_lin_sep, ewn_simple_traj, ewn_xor
-from .base import Claim, Experiment, Result
+from .base import Claim, Experiment, Outcome, Problem
 
 _MODULES = (ewn_simple_traj, ewn_xor, ewn_lin_sep, ewn_conv_rate, ewn_equivalence)
 EXPERIMENTS: dict[str, Experiment] = {m.EXPERIMENT.name: m.EXPERIMENT for m in _MODULES}
@@ -20,4 +20,4 @@ def get_experiment(name: str) -> Experiment:
         ) from None
 
 
-__all__ = ["EXPERIMENTS", "Claim", "Experiment", "Result", "get_experiment"]
+__all__ = ["EXPERIMENTS", "Claim", "Experiment", "Outcome", "Problem", "get_experiment"]

@@ -1,12 +1,23 @@
-"""What an experiment is: a config class, a ``run`` function, and the result it returns."""
+"""What an experiment is: a config, presets, and four functions from set-up to figures.
+
+- ``setup(config) -> Problem``: data, objectives and initial parameters per run (benchmarks,
+  tests and ``init_from`` use it);
+- ``run(config, problem, progress) -> Outcome``: numbers only (flat metrics, one
+  :class:`~wnbias.dynamics.trajectory.Trajectory` per run, details);
+- ``claims(config, outcome) -> [Claim]`` and ``figures(config, outcome) -> {stem: figure}``:
+  read only what the store holds, so ``wnbias report RUN_DIR`` re-judges and redraws a finished
+  run without training.
+
+``version`` names the layout of the outcome: a stored run of another version is not re-judged.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
+from ..dynamics.trajectory import Trajectory
 
 
 @dataclass(frozen=True)
@@ -28,30 +39,46 @@ class Claim:
 
 
 @dataclass
-class Result:
-    """What a run returns: scalar metrics, claims, trajectory arrays and figures.
+class Problem:
+    """What ``setup`` builds: ``data`` (arrays), ``objectives`` and ``initial`` parameters per
+    run name (an arm such as ``ewn``, or ``ewn/depth2``), with a leading seed axis, and
+    ``extra`` for what else the run needs."""
 
-    ``figures`` maps a file stem to a matplotlib figure; ``notes`` are sentences for the report
-    (for instance which parts of the setup are reconstructions); ``initial`` maps a file stem to
-    the run's initial parameters ``{arm: {layer: {param: (seeds, ...)}}}``, written so that
-    ``init_from=RUN_DIR/STEM.npz`` starts a new run from them.
-    """
+    data: Any
+    objectives: dict[str, Any]
+    initial: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """What ``run`` returns and the store keeps: JSON ``metrics``, a trajectory per run name,
+    JSON ``details`` the claims and figures need beyond the metrics, report ``notes``, and the
+    ``initial`` parameters to write as ``STEM.npz`` (``{stem: {arm: theta}}``)."""
 
     metrics: dict[str, Any]
-    claims: list[Claim]
-    trajectory: dict[str, np.ndarray]
-    figures: dict[str, Any] = field(default_factory=dict)
+    trajectories: dict[str, Trajectory]
+    details: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     initial: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """A registered experiment. ``run(config, progress)`` returns a :class:`Result`."""
+    """A registered experiment (see the module docstring)."""
 
     name: str
     title: str
     paper: str
     config: type
-    run: Callable[[Any, bool], Result]
+    setup: Callable[[Any], Problem]
+    run: Callable[[Any, Problem, bool], Outcome]
+    claims: Callable[[Any, Outcome], list[Claim]]
+    figures: Callable[[Any, Outcome], dict[str, Any]]
+    presets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    version: int = 1
     headline: bool = True
+
+    def execute(self, config, progress: bool = False) -> Outcome:
+        """``run(config, setup(config))``: the whole computation, without the store."""
+        return self.run(config, self.setup(config), progress)

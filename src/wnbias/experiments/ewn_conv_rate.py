@@ -24,24 +24,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import jax
+import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
 from ..config import field
 from ..data.synthetic import conv_rate_points
-from ..dynamics.gd import run_gd
 from ..dynamics.schedules import constant
 from ..errors import ConfigError
-from ..initial import INIT_SCHEMES, load_initial_parameters, torch_linear_weights
+from ..initial import load_initial_parameters, torch_linear_weights
 from ..losses import get_loss
 from ..measure.rates import fit_loss_rate, log_exponent_product
 from ..measure.separability import linearly_separable
 from ..models import deep_linear
 from ..objective import make_log_loss
 from ..reparam import encode, get_reparam
-from .base import Claim, Experiment, Result
-from .common import DTYPES, EWN_ARMS, INIT_FROM_DOC, as_dtype, check_finite, train
-from .flow_options import SOLVERS, get_solver
+from .base import Claim, Experiment, Outcome, Problem
+from .blocks import EWN_ARMS, FlowSolver, dtype_field, flow_solver, init_field, init_from_field
+from .common import as_dtype, train
 
 DIRECTIONS = ("solved", "unit")
 
@@ -49,10 +49,10 @@ DIRECTIONS = ("solved", "unit")
 @dataclass(frozen=True)
 class Config:
     seed: int = field(6782, doc="seed of the data and w_init (the authors' draws) and the layers")
-    init: str = field("jax", choices=INIT_SCHEMES, doc="layers 1..L-1: jax.random draws, or "
-                      "torch: nn.Linear's default under torch.manual_seed(seed) per depth (a "
-                      "reconstruction: which torch seed each depth used is not known)")
-    init_from: str = field("", doc=INIT_FROM_DOC + "; one seed, the path may contain {depth}")
+    init: str = init_field("jax", doc="layers 1..L-1: jax.random draws, or torch: nn.Linear's "
+                           "default under torch.manual_seed(seed) per depth (a reconstruction: "
+                           "which torch seed each depth used is not known)")
+    init_from: str = init_from_field("; one seed, the path may contain {depth}")
     last_layer_direction: str = field(
         "solved", choices=DIRECTIONS, doc="SWN/EWN last layer: v = the pseudo-inverse "
         "solution (the authors', ||v|| != 1) or unit v")
@@ -73,10 +73,8 @@ class Config:
     fit_window: tuple[float, ...] = field(
         (0.5, 1.0), nonnegative=True, doc="fit window, as fractions of the log t range"
     )
-    solver: str = field("tsit5", choices=tuple(SOLVERS), doc="diffrax solver")
-    rtol: float = field(1e-8, positive=True, doc="solver relative tolerance")
-    atol: float = field(1e-10, positive=True, doc="solver absolute tolerance")
-    dtype: str = field("float64", choices=DTYPES, doc="floating-point precision")
+    flow: FlowSolver = flow_solver()
+    dtype: str = dtype_field()
 
     def check(self) -> None:
         if self.width < 2 and max(self.depths) > 1:
@@ -160,63 +158,75 @@ def _data(config: Config):
     return x, y, w_init
 
 
-def run(config: Config, progress: bool = False) -> Result:
+def setup(config: Config) -> Problem:
+    """The authors' 20 points and, per depth, every arm's start at the same end-to-end vector;
+    runs are named ``ARM/depthD``."""
     x_np, y_np, _ = _data(config)
-    x, y = as_dtype(x_np, config.dtype), as_dtype(y_np, config.dtype)
-    separable = linearly_separable(x_np, y_np)
     loss = get_loss("logistic")
     keys = jax.random.split(jax.random.PRNGKey(config.seed), max(config.depths))
-    trajectory, gd_final, fits, metrics = {}, {}, {}, {"separable": separable}
-    initial = {}
+    objectives, initial = {}, {}
     for depth in config.depths:
         model = _model(config, depth)
-        thetas = _initial_thetas(config, depth, keys[depth - 1])
-        initial[f"initial_parameters_depth{depth}"] = {
-            arm: jax.tree.map(lambda a: np.asarray(a)[None], t) for arm, t in thetas.items()}
+        for arm, theta in _initial_thetas(config, depth, keys[depth - 1]).items():
+            objectives[f"{arm}/depth{depth}"] = make_log_loss(model, get_reparam(arm), loss)
+            initial[f"{arm}/depth{depth}"] = jax.tree.map(lambda a: jnp.asarray(a)[None], theta)
+    return Problem(data=(as_dtype(x_np, config.dtype), as_dtype(y_np, config.dtype)),
+                   objectives=objectives, initial=initial,
+                   extra={"separable": linearly_separable(x_np, y_np)})
+
+
+def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
+    separable = problem.extra["separable"]
+    trajectories, gd_final, metrics = {}, {}, {"separable": separable}
+    for depth in config.depths:
         for name in config.parameterizations:
-            reparam = get_reparam(name)
-            result = run_gd(make_log_loss(model, reparam, loss), thetas[name], (x, y),
-                            constant(config.lr), max_steps=config.epochs - 1, n_log=300,
-                            progress=progress)
-            key = f"gd/{name}/depth{depth}"
-            trajectory[f"{key}/step"] = result.series("step")
-            trajectory[f"{key}/log_loss"] = result.series("log_loss")
-            check_finite(result, f"ewn-conv-rate ({name}, depth {depth})", trajectory)
-            gd_final[name, depth] = float(np.exp(result.log_loss[0]))
+            key = f"{name}/depth{depth}"
+            result = train(problem.objectives[key], problem.initial[key], problem.data,
+                           dynamics="gd", label=f"gd/{key}", rule=constant(config.lr),
+                           max_steps=config.epochs - 1, target_log_loss=-np.inf, n_log=300,
+                           record=None, partial=trajectories, progress=progress)
+            gd_final[key] = float(np.exp(result.log_loss[0]))
         if not separable:
             continue
         for name in config.flow_parameterizations:
-            reparam = get_reparam(name)
-            path = train(
-                make_log_loss(model, reparam, loss), thetas[name], (x, y),
-                dynamics="flow", label=f"ewn-conv-rate flow ({name}, depth {depth})",
-                target_log_loss=config.flow_target_log_loss, n_log=400,
-                record=lambda th: {}, progress=progress,
-                flow=dict(solver=get_solver(config.solver), rtol=config.rtol, atol=config.atol,
-                          max_steps=200_000),
+            key = f"{name}/depth{depth}"
+            result = train(
+                problem.objectives[key], problem.initial[key], problem.data, dynamics="flow",
+                label=f"flow/{key}", target_log_loss=config.flow_target_log_loss, n_log=400,
+                record=None, partial=trajectories, progress=progress,
+                flow={**config.flow.options(), "max_steps": 200_000},
             )
-            key = f"flow/{name}/depth{depth}"
-            trajectory[f"{key}/t"] = path.series["t"]
-            trajectory[f"{key}/log_loss"] = path.series["log_loss"]
-            t, log_l = path.series["t"], path.series["log_loss"]
+            t, log_l = result.trajectory.valid("t"), result.trajectory.valid("log_loss")
             keep = t > np.e  # log log t > 0: past the start, where the fit has no meaning
             fit = fit_loss_rate(t[keep], log_l[keep], window=tuple(config.fit_window),
                                 fixed_q=1.0)
-            fits[name, depth] = fit
+            counts = {k: float(v[0]) for k, v in result.trajectory.counts.items()}
             metrics[f"flow_{name}_depth{depth}"] = {
-                **path.counts, "p": fit.p, "p_interval": list(fit.p_interval),
+                **counts, "p": fit.p, "p_interval": list(fit.p_interval),
                 "fit_window_t": list(fit.window), "n_points": fit.n_points,
             }
-    metrics["gd_final_loss"] = {f"{n}/depth{d}": v for (n, d), v in gd_final.items()}
-    claims = _claims(config, separable, gd_final, fits)
-    figures = {"gd_loss_curves": _gd_figure(config, trajectory)}
-    if fits:
-        figures["flow_rates"] = _flow_figure(config, trajectory)
-    return Result(metrics, claims, trajectory, figures, initial=initial)
+    metrics["gd_final_loss"] = gd_final
+    initial = {f"initial_parameters_depth{d}": {
+        arm: problem.initial[f"{arm}/depth{d}"] for arm in _arms(config)} for d in config.depths}
+    return Outcome(metrics, trajectories, initial=initial)
+
+
+def claims(config: Config, outcome: Outcome) -> list[Claim]:
+    m = outcome.metrics
+    fits = {(n, d): m[f"flow_{n}_depth{d}"] for d in config.depths
+            for n in config.flow_parameterizations if f"flow_{n}_depth{d}" in m}
+    return _claims(config, m["separable"], m["gd_final_loss"], fits)
+
+
+def figures(config: Config, outcome: Outcome) -> dict:
+    out = {"gd_loss_curves": _gd_figure(config, outcome.trajectories)}
+    if any(k.startswith("flow/") for k in outcome.trajectories):
+        out["flow_rates"] = _flow_figure(config, outcome.trajectories)
+    return out
 
 
 def _spread(gd_final, name, depths) -> float:
-    values = [gd_final[name, d] for d in depths]
+    values = [gd_final[f"{name}/depth{d}"] for d in depths]
     return max(values) / min(values)
 
 
@@ -248,25 +258,26 @@ def _claims(config, separable, gd_final, fits) -> list[Claim]:
         theory = 2.0 if name == "ewn" else 2.0 - 2.0 / depth
         other = 2.0 - 2.0 / depth if name == "ewn" else 2.0
         label = "EWN" if name == "ewn" else name
-        close = abs(fit.p - theory) <= 0.3 and abs(fit.p - theory) < abs(fit.p - other)
+        p, interval, window = fit["p"], fit["p_interval"], fit["fit_window_t"]
+        close = abs(p - theory) <= 0.3 and abs(p - theory) < abs(p - other)
         claims.append(Claim(
             f"Flow, {label}, depth {depth}: L(t) t (log t)^p is flat for p = {theory:.3g}",
             f"p = {theory:.3g}" + (" (depth-independent)" if name == "ewn" else " (Lyu & Li)"),
-            f"fitted p = {fit.p:.3f} [{fit.p_interval[0]:.3f}, {fit.p_interval[1]:.3f}] "
-            f"with q = 1, over t in [{fit.window[0]:.2g}, {fit.window[1]:.2g}]",
+            f"fitted p = {p:.3f} [{interval[0]:.3f}, {interval[1]:.3f}] "
+            f"with q = 1, over t in [{window[0]:.2g}, {window[1]:.2g}]",
             bool(close),
         ))
     return claims
 
 
-def _gd_figure(config, trajectory):
+def _gd_figure(config, trajectories):
     names = list(config.parameterizations)
     fig, axes = plt.subplots(1, len(names), figsize=(4.3 * len(names), 3.6), squeeze=False,
                              sharey=True)
     for ax, name in zip(axes[0], names, strict=True):
         for depth in config.depths:
-            key = f"gd/{name}/depth{depth}"
-            ax.plot(np.maximum(trajectory[f"{key}/step"], 1), np.exp(trajectory[f"{key}/log_loss"]),
+            t = trajectories[f"gd/{name}/depth{depth}"]
+            ax.plot(np.maximum(t.valid("step"), 1), np.exp(t.valid("log_loss")),
                     label=f"depth {depth}")
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -278,13 +289,13 @@ def _gd_figure(config, trajectory):
     return fig
 
 
-def _flow_figure(config, trajectory):
+def _flow_figure(config, trajectories):
     names = list(config.flow_parameterizations)
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         for depth in config.depths:
-            key = f"flow/{name}/depth{depth}"
-            t, log_l = trajectory[f"{key}/t"], trajectory[f"{key}/log_loss"]
+            run = trajectories[f"flow/{name}/depth{depth}"]
+            t, log_l = run.valid("t"), run.valid("log_loss")
             keep = t > np.e
             p = 2.0 if name == "ewn" else 2.0 - 2.0 / depth
             ax.plot(np.log(t[keep]), log_exponent_product(t[keep], log_l[keep], p),
@@ -303,5 +314,10 @@ EXPERIMENT = Experiment(
     title="Depth-independent loss rate of EWN",
     paper="Morwani & Ramaswamy (ALT 2022), E1.4 and the rate theorem",
     config=Config,
+    setup=setup,
     run=run,
+    claims=claims,
+    figures=figures,
+    presets={"smoke": {"depths": "1,2", "width": "10", "epochs": "300",
+                       "flow_target_log_loss": "-80"}},
 )

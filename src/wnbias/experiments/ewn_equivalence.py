@@ -23,15 +23,16 @@ from ..dynamics.flow import TimeClock, run_flow
 from ..dynamics.gd import run_gd
 from ..dynamics.preconditioners import ewn_rate, swn_rate
 from ..dynamics.schedules import constant
+from ..dynamics.trajectory import Status
 from ..errors import ConfigError, SolverFailure
 from ..initial import load_initial_parameters
 from ..losses import get_loss
 from ..models import mlp
 from ..objective import make_log_loss
-from ..reparam import decode, encode, get_reparam
-from .base import Claim, Experiment, Result
+from ..reparam import encode, get_reparam
+from .base import Claim, Experiment, Outcome, Problem
+from .blocks import FlowSolver, dtype_field, flow_solver
 from .common import as_dtype, check_finite
-from .flow_options import SOLVERS, get_solver
 
 
 @dataclass(frozen=True)
@@ -41,14 +42,12 @@ class Config:
     width: int = field(6, positive=True, doc="hidden neurons")
     n_points: int = field(8, positive=True, doc="training points")
     t_end: float = field(3.0, positive=True, doc="horizon T of the flow")
-    solver: str = field("tsit5", choices=tuple(SOLVERS), doc="diffrax solver")
-    rtol: float = field(1e-10, positive=True, doc="solver relative tolerance")
-    atol: float = field(1e-12, positive=True, doc="solver absolute tolerance")
+    flow: FlowSolver = flow_solver(rtol=1e-10, atol=1e-12)
     gd_steps: tuple[float, ...] = field(
         (0.01, 0.005, 0.0025, 0.00125), positive=True, distinct=True,
         doc="GD step sizes compared with the flow",
     )
-    dtype: str = field("float64", choices=("float64",), doc="precision (float64 only here)")
+    dtype: str = dtype_field(choices=("float64",))
     init_from: str = field("", doc="start from the unnormalized weights in this .npz (keys "
                            "layer1, layer2; one seed) instead of random ones; every "
                            "parameterization is encoded from them with unit v, as the theorem "
@@ -97,59 +96,73 @@ def _max_relative_deviation(a: dict, b: dict) -> float:
     return float(np.max(np.sqrt(diff / size)))
 
 
-def run(config: Config, progress: bool = False) -> Result:
+def setup(config: Config) -> Problem:
+    """Random data, the relu^2 net, and one start w0 encoded for EWN, SWN and plain."""
     model, w0, x, y = _problem(config)
     loss = get_loss("exponential")
-    solver = get_solver(config.solver)
-    opts = dict(clock=TimeClock(t_end=config.t_end), solver=solver, rtol=config.rtol,
-                atol=config.atol, n_save=60, progress=progress)
+    arms = {n: get_reparam(n) for n in ("ewn", "swn", "plain")}
+    return Problem(
+        data=(x, y),
+        objectives={n: make_log_loss(model, r, loss) for n, r in arms.items()},
+        initial={n: jax.tree.map(lambda a: a[None], encode(w0, r)) for n, r in arms.items()},
+        extra={"w0": w0},
+    )
 
-    flows, v_drift = {}, {}
+
+def _v_norm_deviation(theta) -> jax.Array:
+    return jnp.max(jnp.stack([jnp.max(jnp.abs(jnp.linalg.norm(t["v"], axis=-1) - 1))
+                              for t in theta.values()]))
+
+
+def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
+    opts = dict(clock=TimeClock(t_end=config.t_end), n_save=60, progress=progress,
+                **config.flow.options())
+    start = {n: jax.tree.map(lambda a: a[0], t) for n, t in problem.initial.items()}
+    flows = {}
     for name in ("ewn", "swn"):
-        reparam = get_reparam(name)
-
-        def record(theta, r=reparam):
-            out = {f"w/{k}": v for k, v in decode(theta, r).items()}
-            out["v_norm_deviation"] = jnp.max(jnp.stack([
-                jnp.max(jnp.abs(jnp.linalg.norm(t["v"], axis=-1) - 1)) for t in theta.values()
-            ]))
-            return out
-
-        flows[name] = run_flow(make_log_loss(model, reparam, loss), encode(w0, reparam), (x, y),
-                               record=record, **opts)
-        v_drift[name] = float(np.max(flows[name].trajectory["v_norm_deviation"]))
-    plain_loss = make_log_loss(model, get_reparam("plain"), loss)
-    plain0 = encode(w0, get_reparam("plain"))
+        objective = problem.objectives[name]
+        flows[name] = run_flow(
+            objective, start[name], problem.data,
+            record=lambda th, o=objective: {**{f"w/{k}": v for k, v in o.weights(th).items()},
+                                            "v_norm_deviation": _v_norm_deviation(th)},
+            **opts)
     for name, rate in (("ewn", ewn_rate), ("swn", swn_rate)):
         flows[f"plain+{name}-rate"] = run_flow(
-            plain_loss, plain0, (x, y), preconditioner=rate,
+            problem.objectives["plain"], start["plain"], problem.data, preconditioner=rate,
             record=lambda th: {f"w/{k}": v["w"] for k, v in th.items()}, **opts,
         )
+    trajectories = {n: f.trajectory for n, f in flows.items()}
+    for name, t in trajectories.items():
+        if t.status[0] != Status.TARGET:
+            raise SolverFailure(f"ewn-equivalence ({name}): {t.message}", partial=trajectories)
 
-    for name, result in flows.items():
-        if result.status != "target":
-            raise SolverFailure(f"ewn-equivalence ({name}): {result.message}",
-                                partial={k: v for k, v in result.trajectory.items()})
+    def path(name):
+        t = trajectories[name]
+        return {k: t.valid(k) for k in t.series if k.startswith("w/")}
 
-    def path(result):
-        return {k: v for k, v in result.trajectory.items() if k.startswith("w/")}
-
-    deviation = {n: _max_relative_deviation(path(flows[n]), path(flows[f"plain+{n}-rate"]))
+    deviation = {n: _max_relative_deviation(path(n), path(f"plain+{n}-rate"))
                  for n in ("ewn", "swn")}
-    gd = _gd_against_flow(config, model, w0, x, y, loss, flows["ewn"])
-    trajectory = {f"{n}/{k}": v for n, f in flows.items() for k, v in f.trajectory.items()}
-    trajectory.update({"gd/step_size": np.asarray(config.gd_steps), "gd/deviation": gd["dev"]})
+    gd = _gd_against_flow(config, problem, {k[2:]: v[-1] for k, v in path("ewn").items()})
     metrics = {
         "max_relative_deviation": deviation,
-        "max_v_norm_deviation": v_drift,
-        "log_loss_at_t_end": {n: f.log_loss for n, f in flows.items()},
-        "solver_steps": {n: f.num_steps for n, f in flows.items()},
-        "function_evaluations": {n: f.nfe for n, f in flows.items()},
+        "max_v_norm_deviation": {n: float(np.max(trajectories[n].valid("v_norm_deviation")))
+                                 for n in ("ewn", "swn")},
+        "log_loss_at_t_end": {n: float(f.log_loss[0]) for n, f in flows.items()},
+        "solver_steps": {n: int(t.counts["solver_steps"][0]) for n, t in trajectories.items()},
+        "function_evaluations": {n: int(t.counts["function_evaluations"][0])
+                                 for n, t in trajectories.items()},
         "gd_deviation": dict(zip(map(str, config.gd_steps), gd["dev"].tolist(), strict=True)),
         "gd_order": gd["order"],
     }
+    return Outcome(metrics, trajectories)
+
+
+def claims(config: Config, outcome: Outcome) -> list[Claim]:
+    m = outcome.metrics
+    deviation, v_drift, order = m["max_relative_deviation"], m["max_v_norm_deviation"], m[
+        "gd_order"]
     tol = 1e-6
-    claims = [
+    return [
         Claim("EWN flow = unnormalized flow with per-neuron rate ||w_u||^2",
               "the same path w(t) (equivalence theorem)",
               f"max relative deviation over the path {deviation['ewn']:.1e}",
@@ -163,25 +176,28 @@ def run(config: Config, progress: bool = False) -> Result:
               f"max | ||v_u|| - 1 | = {v_drift['swn']:.1e}", v_drift["swn"] < tol),
         Claim("GD approaches the EWN flow at first order in the step",
               "deviation O(step)",
-              f"fitted order {gd['order']:.2f} (deviations "
-              + ", ".join(f"{d:.1e}" for d in gd["dev"]) + ")",
-              0.8 <= gd["order"] <= 1.2),
+              f"fitted order {order:.2f} (deviations "
+              + ", ".join(f"{d:.1e}" for d in m["gd_deviation"].values()) + ")",
+              0.8 <= order <= 1.2),
     ]
-    return Result(metrics, claims, trajectory, {"gd_vs_flow": _figure(config, gd)})
 
 
-def _gd_against_flow(config, model, w0, x, y, loss, ewn_flow) -> dict:
-    """GD with step eta for T/eta steps against the flow at T, for each eta."""
-    reparam = get_reparam("ewn")
-    log_loss = make_log_loss(model, reparam, loss)
-    target = {k[2:]: v[-1] for k, v in ewn_flow.trajectory.items() if k.startswith("w/")}
+def figures(config: Config, outcome: Outcome) -> dict:
+    m = outcome.metrics
+    return {"gd_vs_flow": _figure(config, {"dev": np.asarray(list(m["gd_deviation"].values())),
+                                           "order": m["gd_order"]})}
+
+
+def _gd_against_flow(config, problem: Problem, target: dict) -> dict:
+    """GD with step eta for T/eta steps against the flow's w(T), for each eta."""
+    objective = problem.objectives["ewn"]
     devs = []
     for eta in config.gd_steps:
         steps = int(round(config.t_end / eta))
-        result = run_gd(log_loss, encode(w0, reparam), (x, y), constant(eta), max_steps=steps,
-                        n_log=2)
-        check_finite(result, "ewn-equivalence (GD)", None)
-        w = decode(jax.tree.map(lambda a: a[0], result.theta), reparam)
+        result = run_gd(objective, problem.initial["ewn"], problem.data, constant(eta),
+                        max_steps=steps, n_log=2, batched=True)
+        check_finite(result, "ewn-equivalence (GD)", {})
+        w = objective.weights(jax.tree.map(lambda a: a[0], result.theta))
         devs.append(_max_relative_deviation(
             {k: np.asarray(v)[None] for k, v in w.items()},
             {k: np.asarray(v)[None] for k, v in target.items()},
@@ -209,5 +225,9 @@ EXPERIMENT = Experiment(
     title="EWN flow = adaptive-rate unnormalized flow; GD -> flow",
     paper="Morwani & Ramaswamy (ALT 2022), equivalence theorem (PAPERS.md §7 item 1)",
     config=Config,
+    setup=setup,
     run=run,
+    claims=claims,
+    figures=figures,
+    presets={"smoke": {"t_end": "1.0", "gd_steps": "0.004,0.002,0.001"}},
 )

@@ -27,48 +27,42 @@ import numpy as np
 from ..config import field
 from ..data.synthetic import lin_sep_points
 from ..errors import ConfigError
-from ..initial import INIT_SCHEMES
 from ..losses import get_loss
 from ..measure.margin import normalized_margin
 from ..models import mlp
 from ..objective import make_log_loss
 from ..reparam import decode, get_reparam
-from .base import Claim, Experiment, Result
-from .common import (
-    DTYPES,
+from .base import Claim, Experiment, Outcome, Problem
+from .blocks import (
     EWN_ARMS,
-    INIT_DOC,
-    INIT_FROM_DOC,
-    SCHEDULES,
-    as_dtype,
+    ArmSchedule,
+    EWNSchedule,
+    FlowSolver,
+    dtype_field,
     ewn_schedule,
-    initial_parameters,
-    train,
+    flow_solver,
+    init_field,
+    init_from_field,
 )
-from .flow_options import SOLVERS, get_solver
+from .common import as_dtype, initial_parameters, step_counts, train
+
+LIN_SEP_RATE = ArmSchedule(frac=30.0, lr_limit=0.01)  # every arm (PAPERS.md §1.6)
 
 
 @dataclass(frozen=True)
 class Config:
     seed: int = field(2137, doc="seed of the data (the authors' draws) and the initial weights")
-    init: str = field("torch", choices=INIT_SCHEMES, doc=INIT_DOC)
-    init_from: str = field("", doc=INIT_FROM_DOC + "; one seed")
+    init: str = init_field("torch")
+    init_from: str = init_from_field("; one seed")
     width: int = field(8, positive=True, doc="hidden neurons")
     parameterizations: tuple[str, ...] = field(
         ("swn", "ewn"), choices=EWN_ARMS, doc="parameterizations to compare"
     )
     dynamics: str = field("gd", choices=("gd", "flow"), doc="the authors' GD, or gradient flow")
-    schedule: str = field("authors", choices=SCHEDULES, doc="authors: their scripts' GD rule "
-                          "(previous-loss rate, growth while below lr_limit); paper: current-loss "
-                          "rate, lr capped at lr_limit")
-    lr: float = field(0.01, positive=True, doc="initial learning rate (GD)")
-    frac: float = field(30.0, nonnegative=True, doc="eta = lr L^-(1-1/frac) (GD)")
-    lr_limit: float = field(0.01, positive=True, doc="cap of the backtracking learning rate")
-    grow: float = field(1.1, positive=True, doc="lr factor after an accepted step")
-    shrink: float = field(1.1, positive=True, doc="lr divisor after a rejected step")
-    backtrack: bool = field(True, doc="undo loss-raising steps and adapt lr (the authors' rule)")
+    gd: EWNSchedule = ewn_schedule(40_000, plain=LIN_SEP_RATE, swn=LIN_SEP_RATE,
+                                   ewn=LIN_SEP_RATE)
+    flow: FlowSolver = flow_solver()
     target_log_loss: float = field(-300.0, doc="stop at this log-loss")
-    max_steps: int = field(40000, positive=True, doc="GD step budget")
     scatter_log_losses: tuple[float, ...] = field(
         (-200.0, -250.0, -300.0), distinct=True,
         doc="log-losses of the log||grad|| vs log||w|| scatter",
@@ -79,10 +73,7 @@ class Config:
     vanishing_exponent: float = field(
         -0.15, doc="... relative norm decaying slower than (-log L)^this over the late phase"
     )
-    solver: str = field("tsit5", choices=tuple(SOLVERS), doc="diffrax solver (flow)")
-    rtol: float = field(1e-8, positive=True, doc="solver relative tolerance (flow)")
-    atol: float = field(1e-10, positive=True, doc="solver absolute tolerance (flow)")
-    dtype: str = field("float64", choices=DTYPES, doc="floating-point precision")
+    dtype: str = dtype_field()
 
     def check(self) -> None:
         if not self.target_log_loss < 0:
@@ -134,36 +125,56 @@ def _recorder(model, reparam, loss, x, y):
     return record
 
 
-def run(config: Config, progress: bool = False) -> Result:
+def setup(config: Config) -> Problem:
+    """The authors' four points and every arm's start (one seed)."""
     x_np, y_np, _, _ = lin_sep_points(config.seed)
-    x, y = as_dtype(x_np, config.dtype), as_dtype(y_np, config.dtype)
     model = _model(config)
     loss = get_loss("logistic")
     thetas, _ = initial_parameters(config, model, config.parameterizations)
-    rule = ewn_schedule(config.schedule, config.lr, config.frac, config.lr_limit, config.grow,
-                        config.shrink, config.backtrack)
-    flow = dict(solver=get_solver(config.solver), rtol=config.rtol, atol=config.atol)
+    return Problem(
+        data=(as_dtype(x_np, config.dtype), as_dtype(y_np, config.dtype)),
+        objectives={n: make_log_loss(model, get_reparam(n), loss)
+                    for n in config.parameterizations},
+        initial=thetas, extra={"x": x_np, "y": y_np},
+    )
 
-    paths, trajectory, metrics = {}, {}, {}
-    for name in config.parameterizations:
-        reparam = get_reparam(name)
-        path = train(
-            make_log_loss(model, reparam, loss), jax.tree.map(lambda a: a[0], thetas[name]),
-            (x, y),
-            dynamics=config.dynamics, label=f"ewn-lin-sep ({name})", rule=rule,
-            target_log_loss=config.target_log_loss, max_steps=config.max_steps,
-            record=_recorder(model, reparam, loss, x, y), flow=flow, progress=progress,
+
+def _counts(trajectory) -> dict:
+    """The work of one run: GD steps, epochs and attempts, or the flow solver's counts."""
+    if "steps" in trajectory.counts:
+        counts = {k: v for k, v in step_counts(trajectory).items() if k != "status"}
+        return {**counts, "attempts": trajectory.counts["attempts"].tolist()}
+    return {k: int(v[0]) if k != "time" else float(v[0]) for k, v in trajectory.counts.items()}
+
+
+def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
+    x, y = problem.data
+    trajectories, metrics = {}, {}
+    for name, objective in problem.objectives.items():
+        result = train(
+            objective, problem.initial[name], problem.data, dynamics=config.dynamics,
+            label=name, rule=config.gd.rule(name), target_log_loss=config.target_log_loss,
+            max_steps=config.gd.max_steps, flow=config.flow.options(), partial=trajectories,
+            record=_recorder(objective.model, objective.spec, objective.criterion, x, y),
+            progress=progress,
             # GD: about every epoch of EWN's ~650 logged, like the authors' per-epoch logs
             n_log=2000 if config.dynamics == "gd" else 400,
         )
-        paths[name] = path
-        trajectory.update({f"{name}/{k}": v for k, v in path.series.items()})
-        metrics[name] = {"status": path.status, **path.counts,
-                         **_analyse(config, path.series, y_np)}
-    metrics["x_train"], metrics["y_train"] = x_np.tolist(), y_np.tolist()
-    claims = _claims(config, metrics)
-    figures = {"asymptotics": _figure(config, paths, metrics)}
-    return Result(metrics, claims, trajectory, figures, initial={"initial_parameters": thetas})
+        t = result.trajectory
+        series = {k: t.valid(k) for k in t.series}
+        metrics[name] = {"status": t.status_names()[0], **_counts(t),
+                         **_analyse(config, series, problem.extra["y"])}
+    metrics["x_train"] = problem.extra["x"].tolist()
+    metrics["y_train"] = problem.extra["y"].tolist()
+    return Outcome(metrics, trajectories, initial={"initial_parameters": problem.initial})
+
+
+def claims(config: Config, outcome: Outcome) -> list[Claim]:
+    return _claims(config, outcome.metrics)
+
+
+def figures(config: Config, outcome: Outcome) -> dict:
+    return {"asymptotics": _figure(config, outcome.trajectories, outcome.metrics)}
 
 
 def _nearest(series, log_loss: float) -> int:
@@ -331,11 +342,12 @@ def _relation_claim(name: str, m: dict) -> Claim:
     )
 
 
-def _figure(config, paths, metrics):
-    names = list(paths)
+def _figure(config, trajectories, metrics):
+    names = list(config.parameterizations)
     fig, axes = plt.subplots(len(names), 3, figsize=(13, 3.6 * len(names)), squeeze=False)
     for row, name in zip(axes, names, strict=True):
-        s = paths[name].series
+        t = trajectories[name]
+        s = {k: t.valid(k) for k in ("log_loss", "neuron_norm", "cos_w_grad")}
         lam = -s["log_loss"]
         row[0].semilogy(lam, s["neuron_norm"])
         row[0].set_title(f"{name}: ||w_u|| ({config.width} hidden + output)")
@@ -366,5 +378,9 @@ EXPERIMENT = Experiment(
     title="Asymptotic weight-gradient relations of EWN and SWN",
     paper="Morwani & Ramaswamy (ALT 2022), E1.1",
     config=Config,
+    setup=setup,
     run=run,
+    claims=claims,
+    figures=figures,
+    presets={"smoke": {"target_log_loss": "-40", "scatter_log_losses": "-30,-35,-40"}},
 )

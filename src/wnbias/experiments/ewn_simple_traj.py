@@ -20,14 +20,14 @@ import numpy as np
 
 from ..config import field
 from ..data.synthetic import single_point
-from ..dynamics.gd import run_gd
 from ..errors import ConfigError
 from ..losses import get_loss
 from ..models import coordinate_linear
 from ..objective import make_log_loss
 from ..reparam import decode, encode, get_reparam
-from .base import Claim, Experiment, Result
-from .common import DTYPES, EWN_ARMS, SCHEDULES, as_dtype, ewn_schedule, keep_gd, step_counts
+from .base import Claim, Experiment, Outcome, Problem
+from .blocks import EWN_ARMS, ArmSchedule, EWNSchedule, dtype_field, ewn_schedule
+from .common import as_dtype, finished, step_counts, train
 
 # GD may overshoot the flow's off-axis limit slightly; a coordinate above this multiple of the
 # limit is still growing, i.e. not on its way to the axis.
@@ -42,18 +42,10 @@ class Config:
     parameterizations: tuple[str, ...] = field(
         ("plain", "swn", "ewn"), choices=EWN_ARMS, doc="parameterizations to compare"
     )
-    schedule: str = field("authors", choices=SCHEDULES, doc="authors: their scripts' GD rule "
-                          "(previous-loss rate, growth while below lr_limit); paper: current-loss "
-                          "rate, lr capped at lr_limit")
-    lr: float = field(0.01, positive=True, doc="initial learning rate")
-    frac: float = field(10.0, nonnegative=True, doc="eta = lr L^-(1-1/frac); 0 means lr/L")
-    lr_limit: float = field(0.1, positive=True, doc="cap of the backtracking learning rate")
-    grow: float = field(1.1, positive=True, doc="lr factor after an accepted step")
-    shrink: float = field(1.1, positive=True, doc="lr divisor after a rejected step")
-    backtrack: bool = field(True, doc="undo loss-raising steps and adapt lr (the authors' rule)")
+    gd: EWNSchedule = ewn_schedule(20_000, plain=ArmSchedule(), swn=ArmSchedule(),
+                                   ewn=ArmSchedule())
     target_log_loss: float = field(-50.0, doc="stop at this log-loss")
-    max_steps: int = field(20000, positive=True, doc="step budget per run")
-    dtype: str = field("float64", choices=DTYPES, doc="floating-point precision")
+    dtype: str = dtype_field()
 
     def check(self) -> None:
         if not any(self.point):
@@ -95,36 +87,48 @@ def off_axis_limits(w0: np.ndarray, x: np.ndarray) -> np.ndarray:
     return limits
 
 
-def run(config: Config, progress: bool = False) -> Result:
-    x, y = (as_dtype(a, config.dtype) for a in single_point(config.point))
-    x_np = np.asarray(config.point)
-    inits = parse_inits(config.inits, len(config.point))
+def setup(config: Config) -> Problem:
+    """One point, the coordinate model, and every init encoded per arm (the inits are the seeds)."""
+    data = tuple(as_dtype(a, config.dtype) for a in single_point(config.point))
     model = coordinate_linear(len(config.point))
     loss = get_loss("exponential")
-    rule = ewn_schedule(config.schedule, config.lr, config.frac, config.lr_limit, config.grow,
-                        config.shrink, config.backtrack)
-    weights0 = {"w": as_dtype(inits[:, :, None], config.dtype)}
+    weights0 = {"w": as_dtype(parse_inits(config.inits, len(config.point))[:, :, None],
+                              config.dtype)}
+    arms = {name: get_reparam(name) for name in config.parameterizations}
+    return Problem(
+        data=data,
+        objectives={name: make_log_loss(model, r, loss) for name, r in arms.items()},
+        initial={name: jax.vmap(lambda w, r=r: encode(w, r))(weights0) for name, r in arms.items()},
+    )
 
-    trajectory, paths, steps, reached = {}, {}, {}, {}
-    metrics: dict = {"inits": inits.tolist()}
-    for name in config.parameterizations:
-        reparam = get_reparam(name)
-        theta0 = jax.vmap(lambda w, r=reparam: encode(w, r))(weights0)
-        result = run_gd(
-            make_log_loss(model, reparam, loss), theta0, (x, y), rule,
-            max_steps=config.max_steps, target_log_loss=config.target_log_loss,
-            record=lambda th, r=reparam: {"w": decode(th, r)["w"][:, 0]},
-            batched=True, n_log=400, progress=progress,
+
+def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
+    trajectories, metrics = {}, {"inits": parse_inits(config.inits, len(config.point)).tolist()}
+    for name, objective in problem.objectives.items():
+        reparam = objective.spec
+        result = train(
+            objective, problem.initial[name], problem.data, dynamics="gd",
+            label=name, rule=config.gd.rule(name), max_steps=config.gd.max_steps,
+            target_log_loss=config.target_log_loss, n_log=400, partial=trajectories,
+            record=lambda th, r=reparam: {"w": decode(th, r)["w"][:, 0]}, progress=progress,
         )
-        keep_gd(trajectory, name, result, f"ewn-simple-traj ({name})")
-        paths[name] = [result.series("w", i) for i in range(len(inits))]
-        counts = step_counts(result)
-        steps[name] = np.asarray(counts["epochs"])
-        reached[name] = np.asarray(counts["status"]) == "target"
-        metrics[name] = {**counts, "final_direction": [
-            (p[-1] / np.linalg.norm(p[-1])).round(4).tolist() for p in paths[name]]}
-    claims = _claims(config, inits, x_np, paths, steps, reached)
-    return Result(metrics, claims, trajectory, {"trajectories": _figure(config, inits, paths)})
+        finals = result.trajectory.final("w")
+        metrics[name] = {**step_counts(result.trajectory), "final_direction": (
+            finals / np.linalg.norm(finals, axis=1, keepdims=True)).round(4).tolist()}
+    return Outcome(metrics, trajectories)
+
+
+def _paths(outcome: Outcome, name: str) -> list[np.ndarray]:
+    t = outcome.trajectories[name]
+    return [t.valid("w", i) for i in range(t.n_seeds)]
+
+
+def claims(config: Config, outcome: Outcome) -> list[Claim]:
+    inits = np.asarray(outcome.metrics["inits"])
+    paths = {n: _paths(outcome, n) for n in config.parameterizations}
+    steps = {n: np.asarray(outcome.metrics[n]["epochs"]) for n in config.parameterizations}
+    reached = {n: finished(outcome.metrics, n) for n in config.parameterizations}
+    return _claims(config, inits, np.asarray(config.point), paths, steps, reached)
 
 
 def _claims(config, inits, x, paths, steps, reached) -> list[Claim]:
@@ -183,7 +187,9 @@ def _claims(config, inits, x, paths, steps, reached) -> list[Claim]:
     return claims
 
 
-def _figure(config, inits, paths):
+def figures(config: Config, outcome: Outcome) -> dict:
+    inits = np.asarray(outcome.metrics["inits"])
+    paths = {n: _paths(outcome, n) for n in config.parameterizations}
     names = list(paths)
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
@@ -197,7 +203,7 @@ def _figure(config, inits, paths):
         ax.set_yscale("symlog")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    return fig
+    return {"trajectories": fig}
 
 
 EXPERIMENT = Experiment(
@@ -205,5 +211,9 @@ EXPERIMENT = Experiment(
     title="EWN vs unnormalized trajectories on one point",
     paper="Morwani & Ramaswamy (ALT 2022), E1.2",
     config=Config,
+    setup=setup,
     run=run,
+    claims=claims,
+    figures=figures,
+    presets={"smoke": {"inits": "1,1;1,3", "target_log_loss": "-10"}},
 )

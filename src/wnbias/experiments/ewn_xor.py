@@ -21,30 +21,24 @@ import numpy as np
 
 from ..config import field
 from ..data.synthetic import xor_points
-from ..dynamics.gd import run_gd
 from ..errors import ConfigError
-from ..initial import INIT_SCHEMES
 from ..losses import get_loss
 from ..measure.margin import normalized_margin
 from ..measure.neurons import count_dominant, neuron_grad_cosines
 from ..models import mlp
 from ..objective import make_log_loss
 from ..reparam import decode, get_reparam
-from .base import Claim, Experiment, Result
-from .common import (
-    DTYPES,
+from .base import Claim, Experiment, Outcome, Problem
+from .blocks import (
     EWN_ARMS,
-    INIT_DOC,
-    INIT_FROM_DOC,
-    SCHEDULES,
-    as_dtype,
+    ArmSchedule,
+    EWNSchedule,
+    dtype_field,
     ewn_schedule,
-    finished,
-    finished_note,
-    initial_parameters,
-    keep_gd,
-    step_counts,
+    init_field,
+    init_from_field,
 )
+from .common import as_dtype, finished, finished_note, initial_parameters, step_counts, train
 
 
 @dataclass(frozen=True)
@@ -52,31 +46,20 @@ class Config:
     seed: int = field(9156, doc="random seed of the initial weights (the authors': 9156)")
     n_seeds: int = field(8, positive=True, doc="independent initializations run under vmap "
                          "(with init_from: the file's)")
-    init: str = field("torch", choices=INIT_SCHEMES, doc=INIT_DOC)
-    init_from: str = field("", doc=INIT_FROM_DOC)
+    init: str = init_field("torch")
+    init_from: str = init_from_field()
     width: int = field(20, positive=True, doc="hidden neurons (even: half +1, half -1 outputs)")
     parameterizations: tuple[str, ...] = field(
         ("plain", "swn", "ewn"), choices=EWN_ARMS, doc="parameterizations to compare"
     )
-    schedule: str = field("authors", choices=SCHEDULES, doc="authors: their scripts' GD rule "
-                          "(previous-loss rate, growth while below lr_limit); paper: current-loss "
-                          "rate, lr capped at lr_limit")
-    lr: float = field(0.01, positive=True, doc="initial learning rate")
-    frac_plain: float = field(15.0, nonnegative=True, doc="frac of the unnormalized schedule")
-    frac_swn: float = field(15.0, nonnegative=True, doc="frac of the SWN schedule")
-    frac_ewn: float = field(5.0, nonnegative=True, doc="frac of the EWN schedule")
-    lr_limit_plain: float = field(0.1, positive=True, doc="lr cap, unnormalized")
-    lr_limit_swn: float = field(1.0, positive=True, doc="lr cap, SWN")
-    lr_limit_ewn: float = field(0.1, positive=True, doc="lr cap, EWN")
-    grow: float = field(1.1, positive=True, doc="lr factor after an accepted step")
-    shrink: float = field(1.1, positive=True, doc="lr divisor after a rejected step")
-    backtrack: bool = field(True, doc="undo loss-raising steps and adapt lr (the authors' rule)")
+    gd: EWNSchedule = ewn_schedule(100_000, plain=ArmSchedule(frac=15.0),
+                                   swn=ArmSchedule(frac=15.0, lr_limit=1.0),
+                                   ewn=ArmSchedule(frac=5.0))
     target_log_loss: float = field(-50.0, doc="stop at this log-loss")
-    max_steps: int = field(100000, positive=True, doc="step budget per run")
     dominance_threshold: float = field(
         0.1, positive=True, doc="a neuron dominates if its norm is >= this times the largest"
     )
-    dtype: str = field("float64", choices=DTYPES, doc="floating-point precision")
+    dtype: str = dtype_field()
 
     def check(self) -> None:
         if self.width < 2 or self.width % 2:
@@ -85,6 +68,8 @@ class Config:
             raise ConfigError(f"dominance_threshold={self.dominance_threshold} must be <= 1")
         if self.n_seeds > MAX_SEEDS:
             raise ConfigError(f"n_seeds={self.n_seeds} is too many; allowed: 1 to {MAX_SEEDS}")
+        if not self.target_log_loss < 0:
+            raise ConfigError(f"target_log_loss={self.target_log_loss} must be negative")
         if self.init_from:  # a bad file is a config error, before any run directory exists
             initial_parameters(self, _model(self, self.dtype), self.parameterizations)
 
@@ -98,39 +83,46 @@ def _model(config: Config, dtype: str):
 MAX_SEEDS = 4096
 
 
-def run(config: Config, progress: bool = False) -> Result:
-    x, y = (as_dtype(a, config.dtype) for a in xor_points())
+def setup(config: Config) -> Problem:
+    """The XOR points, the 20-neuron net (output fixed to +-1) and its start per arm."""
     model = _model(config, config.dtype)
     loss = get_loss("logistic")
     thetas, n_seeds = initial_parameters(config, model, config.parameterizations, config.n_seeds)
+    return Problem(
+        data=tuple(as_dtype(a, config.dtype) for a in xor_points()),
+        objectives={n: make_log_loss(model, get_reparam(n), loss)
+                    for n in config.parameterizations},
+        initial=thetas, extra={"n_seeds": n_seeds},
+    )
 
-    trajectory, final_norms, steps, metrics = {}, {}, {}, {"n_seeds": n_seeds}
-    for name in config.parameterizations:
-        reparam = get_reparam(name)
-        rule = ewn_schedule(
-            config.schedule, config.lr, getattr(config, f"frac_{name}"),
-            getattr(config, f"lr_limit_{name}"), config.grow, config.shrink, config.backtrack,
-        )
-        result = run_gd(
-            make_log_loss(model, reparam, loss), thetas[name], (x, y), rule,
-            max_steps=config.max_steps, target_log_loss=config.target_log_loss,
+
+def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
+    x, y = problem.data
+    trajectories, final_norms = {}, {}
+    metrics = {"n_seeds": problem.extra["n_seeds"]}
+    first = next(iter(problem.objectives.values()))  # every arm: the same model and loss
+    model, loss = first.model, first.criterion
+    for name, objective in problem.objectives.items():
+        reparam = objective.spec
+        result = train(
+            objective, problem.initial[name], problem.data, dynamics="gd", label=name,
+            rule=config.gd.rule(name), max_steps=config.gd.max_steps,
+            target_log_loss=config.target_log_loss, n_log=300, partial=trajectories,
             record=lambda th, r=reparam: {
                 "neuron_norms": jnp.linalg.norm(decode(th, r)["layer1"], axis=1)
             },
-            batched=True, n_log=300, progress=progress,
+            progress=progress,
         )
-        keep_gd(trajectory, name, result, f"ewn-xor ({name})")
-
         weights = jax.vmap(lambda th, r=reparam: decode(th, r))(result.theta)
         norms = np.linalg.norm(np.asarray(weights["layer1"], np.float64), axis=-1)
-        final_norms[name], steps[name] = norms, np.asarray(step_counts(result)["epochs"])
+        final_norms[name] = norms.tolist()
         cosines = jax.vmap(lambda w: neuron_grad_cosines(
             lambda ww: loss.log_total(model.apply(ww, x), y), w)["layer1"])(weights)
         margins = jax.vmap(lambda w: normalized_margin(model, loss, w, x, y))(weights)
         dominant = np.asarray(count_dominant(norms, config.dominance_threshold))
         is_dominant = norms >= config.dominance_threshold * norms.max(axis=1, keepdims=True)
         metrics[name] = {
-            **step_counts(result),
+            **step_counts(result.trajectory),
             "final_log_loss": result.log_loss.tolist(),
             "dominant_neurons": dominant.tolist(),
             "sorted_relative_norms_seed0": np.sort(norms[0] / norms[0].max())[::-1]
@@ -139,11 +131,20 @@ def run(config: Config, progress: bool = False) -> Result:
             "normalized_margin": np.asarray(margins).tolist(),
             "median_cos_w_grad_dominant": float(np.median(np.asarray(cosines)[is_dominant])),
         }
-    claims = _claims(config, final_norms, steps, metrics)
-    figures = {"neuron_norms": _norms_figure(config, trajectory),
-               "relative_norms": _relative_figure(config, final_norms)}
-    return Result(metrics, claims, trajectory, figures,
-                  initial={"initial_parameters": thetas})
+    return Outcome(metrics, trajectories, details={"final_norms": final_norms},
+                   initial={"initial_parameters": problem.initial})
+
+
+def claims(config: Config, outcome: Outcome) -> list[Claim]:
+    steps = {n: np.asarray(outcome.metrics[n]["epochs"]) for n in config.parameterizations}
+    norms = {n: np.asarray(v) for n, v in outcome.details["final_norms"].items()}
+    return _claims(config, norms, steps, outcome.metrics)
+
+
+def figures(config: Config, outcome: Outcome) -> dict:
+    norms = {n: np.asarray(v) for n, v in outcome.details["final_norms"].items()}
+    return {"neuron_norms": _norms_figure(config, outcome.trajectories),
+            "relative_norms": _relative_figure(config, norms)}
 
 
 LABELS = {"ewn": "EWN", "swn": "SWN", "plain": "unnormalized"}
@@ -223,13 +224,12 @@ def _claims(config, final_norms, steps, metrics) -> list[Claim]:
     return claims
 
 
-def _norms_figure(config, trajectory):
+def _norms_figure(config, trajectories):
     names = list(config.parameterizations)
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.8), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
-        n = int(trajectory[f"{name}/n_logged"][0])
-        step = trajectory[f"{name}/step"][0, :n]
-        ax.plot(np.maximum(step, 1), trajectory[f"{name}/neuron_norms"][0, :n], lw=1)
+        t = trajectories[name]
+        ax.plot(np.maximum(t.valid("step"), 1), t.valid("neuron_norms"), lw=1)
         ax.set_xscale("log")
         start = (f"torch seed {config.seed}" if config.init == "torch" and not config.init_from
                   else "seed 0")
@@ -259,5 +259,9 @@ EXPERIMENT = Experiment(
     title="Relative sparsity of EWN on XOR",
     paper="Morwani & Ramaswamy (ALT 2022), E1.3",
     config=Config,
+    setup=setup,
     run=run,
+    claims=claims,
+    figures=figures,
+    presets={"smoke": {"n_seeds": "2", "target_log_loss": "-8"}},
 )
