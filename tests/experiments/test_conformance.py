@@ -12,10 +12,9 @@ from wnbias.runner import report_run, run_experiment
 
 
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
-def test_smoke_preset_round_trips_through_the_store(name, tmp_path):
-    experiment = EXPERIMENTS[name]
-    assert "smoke" in experiment.presets
-    record = run_experiment(name, preset="smoke", root=tmp_path)
+def test_smoke_preset_round_trips_through_the_store(name, smoke_run):
+    assert "smoke" in EXPERIMENTS[name].presets
+    record, _ = smoke_run(name)
     assert not record.reused and record.figures
     claims = record.summary["claims"]
     assert claims
@@ -27,7 +26,7 @@ def test_smoke_preset_round_trips_through_the_store(name, tmp_path):
     again = report_run(record.run_dir)
     assert again.summary["claims"] == claims
     assert all((record.run_dir / f"{stem}.png").stat().st_size > 0 for stem in record.figures)
-    assert run_experiment(name, preset="smoke", root=tmp_path).reused
+    assert run_experiment(name, preset="smoke", root=record.run_dir.parent).reused
 
 
 def _report(path):

@@ -42,10 +42,9 @@ def test_simple_traj_bad_inits():
             resolve(ewn_simple_traj.Config, {"inits": bad})
 
 
-def test_xor_small_budget():
-    config = resolve(ewn_xor.Config, {"n_seeds": "2", "target_log_loss": "-8"})
-    result = judged(ewn_xor, config)
-    assert {c.name for c in result.claims} >= {
+def test_xor_small_budget(smoke_run):  # the smoke preset: 2 seeds to log-loss -8
+    record, result = smoke_run("ewn-xor")
+    assert {c["name"] for c in record.summary["claims"]} >= {
         "EWN has far fewer dominant neurons than unnormalized GD",
         "Unnormalized GD keeps every neuron",
     }
@@ -56,15 +55,13 @@ def test_xor_small_budget():
         assert len(m["dominant_neurons"]) == 2
         assert result.trajectories[name].series["neuron_norms"].shape[:1] == (2,)
         assert m["median_cos_w_grad_dominant"] < 0  # gradients point against the weights
-    assert set(result.figures) == {"neuron_norms", "relative_norms"}
+    assert set(record.figures) == {"neuron_norms", "relative_norms"}
 
 
-def test_equivalence_experiment():
-    from wnbias.experiments import ewn_equivalence
-
-    config = resolve(ewn_equivalence.Config, {"t_end": "1.0", "gd_steps": "0.004,0.002,0.001"})
-    result = judged(ewn_equivalence, config)
-    assert all(c.holds for c in result.claims), [c.measured for c in result.claims]
+def test_equivalence_experiment(smoke_run):  # the smoke preset: T = 1, three GD steps
+    record, result = smoke_run("ewn-equivalence")
+    claims = record.summary["claims"]
+    assert all(c["holds"] for c in claims), [c["measured"] for c in claims]
     assert result.metrics["max_relative_deviation"]["ewn"] < 1e-6
     devs = list(result.metrics["gd_deviation"].values())
     assert devs[0] > devs[1] > devs[2]  # GD converges to the flow as the step shrinks
@@ -72,14 +69,17 @@ def test_equivalence_experiment():
 
 
 @pytest.mark.parametrize("dynamics", ["gd", "flow"])
-def test_lin_sep_small_budget(dynamics):
+def test_lin_sep_small_budget(dynamics, smoke_run):  # the smoke preset, to log-loss -40
     from wnbias.experiments import ewn_lin_sep
 
-    config = resolve(ewn_lin_sep.Config, {
-        "dynamics": dynamics, "target_log_loss": "-40", "scatter_log_losses": "-30,-35,-40",
-    })
-    result = judged(ewn_lin_sep, config)
-    names = [c.name for c in result.claims]
+    if dynamics == "gd":
+        record, result = smoke_run("ewn-lin-sep")
+        names = [c["name"] for c in record.summary["claims"]]
+    else:
+        config = resolve(ewn_lin_sep.Config, {**ewn_lin_sep.EXPERIMENT.presets["smoke"],
+                                              "dynamics": "flow"})
+        result = judged(ewn_lin_sep, config)
+        names = [c.name for c in result.claims]
     assert any("slope -1" in n for n in names) and any("slope +1" in n for n in names)
     for name in ("ewn", "swn"):
         m = result.metrics[name]
@@ -105,13 +105,8 @@ def test_lin_sep_data_is_the_authors():
     assert initial_bce == pytest.approx(3.772, abs=5e-4)  # the authors' logged initial loss
 
 
-def test_conv_rate_small():
-    from wnbias.experiments import ewn_conv_rate
-
-    config = resolve(ewn_conv_rate.Config, {
-        "depths": "1,2", "width": "10", "epochs": "300", "flow_target_log_loss": "-80",
-    })
-    result = judged(ewn_conv_rate, config)
+def test_conv_rate_small(smoke_run):  # the smoke preset: depths 1, 2, width 10, 300 epochs
+    _, result = smoke_run("ewn-conv-rate")
     assert result.metrics["separable"]
     finals = result.metrics["gd_final_loss"]
     assert set(finals) == {f"{n}/depth{d}" for n in ("plain", "swn", "ewn") for d in (1, 2)}
