@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from ..errors import UserError
-from . import ewn_conv_rate, ewn_equivalence, ewn_lin_sep, ewn_simple_traj, ewn_xor
+from . import (
+    ewn_conv_rate,
+    ewn_equivalence,
+    ewn_lin_sep,
+    ewn_simple_traj,
+    ewn_xor,
+    wu_wn_least_squares,
+)
 from .base import Claim, Experiment, Outcome, Problem
 
-_MODULES = (ewn_simple_traj, ewn_xor, ewn_lin_sep, ewn_conv_rate, ewn_equivalence)
+_MODULES = (ewn_simple_traj, ewn_xor, ewn_lin_sep, ewn_conv_rate, ewn_equivalence,
+            wu_wn_least_squares)
 EXPERIMENTS: dict[str, Experiment] = {m.EXPERIMENT.name: m.EXPERIMENT for m in _MODULES}
 
 

@@ -1,0 +1,297 @@
+"""wu-wn-least-squares: weight normalization's bias on under-determined least squares (Wu et al.).
+
+Wu, Dobriban, Ren, Wu, Li, Gunasekar, Ward, Liu, "Implicit Regularization and Convergence for
+Weight Normalization" (NeurIPS 2020, arXiv 1911.07956). f(x) = ||A x - y||^2 / 2, A (n x d),
+n < d, y = A x* (PAPERS.md §5). Three dynamics from the same direction w0:
+
+- WN-GD on x = g w/||w||: g with rate gamma = c eta, w with rate eta (``by_label`` rates);
+- rPGD: the same steps, then w <- w/||w|| (the ``rpgd`` parameterization's retraction);
+- GD on x from x0 = g0 w0.
+
+over a grid of g0 and c = gamma/eta. The paper's text is not available: the model, the instance
+(n = 10, d = 30, A_ij ~ N(0, 1/n), x* ~ N(0, I), seed 1, eta = 2e-3) and the grid are the
+library's reconstruction (PAPERS.md §5.2b [M]); the invariant ||P w|| exp(g^2/(2c)) and the
+closed-form limit are derived there and checked here against the runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..config import field
+from ..dynamics.gd import run_gd
+from ..dynamics.schedules import by_label, constant
+from ..errors import ConfigError
+from ..losses import get_loss
+from ..measure.least_squares import (
+    min_norm_solution,
+    null_space_projector,
+    plain_gd_limit,
+    rpgd_stable,
+    wn_invariant,
+    wn_limit,
+)
+from ..models import deep_linear
+from ..objective import make_log_loss
+from ..reparam import get_reparam
+from .base import Claim, Experiment, Outcome, Problem
+from .blocks import dtype_field
+from .common import as_dtype, check_finite
+
+WN_ARMS = ("wn", "rpgd")  # x = g w/||w|| by WN-GD and by rPGD
+LIMIT_TOLERANCE = 0.01  # the simulated limit against the closed form, relative ...
+ABSOLUTE_FLOOR = 1e-4  # ... or this fraction of ||x+|| for exponentially small distances
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = field(1, nonnegative=True, doc="seed of A, x* and the direction w0")
+    n: int = field(10, positive=True, doc="measurements (rows of A)")
+    d: int = field(30, positive=True, doc="unknowns (columns of A); d > n")
+    g0s: tuple[float, ...] = field((0.1, 1.0, 3.0, 10.0), positive=True, distinct=True,
+                                   doc="initial g (x0 = g0 w0 for plain GD)")
+    cs: tuple[float, ...] = field((0.1, 1.0, 10.0), positive=True, distinct=True,
+                                  doc="rate ratios c = gamma/eta (g's rate over w's)")
+    eta: float = field(2e-3, positive=True, doc="GD step of w (and of x for plain GD)")
+    target_log_loss: float = field(-30.0, doc="stop at this log-loss (log of ||Ax-y||^2/2)")
+    max_steps: int = field(200_000, positive=True, doc="step budget per run")
+    dtype: str = dtype_field(choices=("float64",))
+
+    def check(self) -> None:
+        if not self.d > self.n:
+            raise ConfigError(f"d={self.d} must exceed n={self.n} (under-determined)")
+
+
+def _instance(config: Config):
+    rng = np.random.RandomState(config.seed)
+    a = rng.randn(config.n, config.d) / np.sqrt(config.n)
+    y = a @ rng.randn(config.d)
+    w0 = rng.randn(config.d)
+    if np.linalg.matrix_rank(a) < config.n:
+        raise ConfigError(f"seed={config.seed}: A has rank < n={config.n}; the analysis needs "
+                          "full row rank")
+    return a, y, w0 / np.linalg.norm(w0)
+
+
+def _grid(config: Config) -> list[tuple[float, float]]:
+    return [(g0, c) for g0 in config.g0s for c in config.cs]
+
+
+def _radial_angular(theta):
+    return {"layer1": {"g": "radial", "v": "angular"}}
+
+
+def setup(config: Config) -> Problem:
+    a, y, w0 = _instance(config)
+    model, loss = deep_linear((config.d, 1)), get_loss("square")
+    grid = _grid(config)
+    g = as_dtype([g0 for g0, _ in grid], config.dtype)[:, None]
+    v = jnp.broadcast_to(as_dtype(w0, config.dtype)[None, None], (len(grid), 1, config.d))
+    x0 = as_dtype([g0 * w0 for g0 in config.g0s], config.dtype)[:, None]
+    return Problem(
+        data=(as_dtype(a, config.dtype), as_dtype(y, config.dtype)),
+        objectives={"wn": make_log_loss(model, get_reparam("swn"), loss),
+                    "rpgd": make_log_loss(model, get_reparam("rpgd"), loss),
+                    "gd": make_log_loss(model, get_reparam("plain"), loss)},
+        initial={"wn": {"layer1": {"g": g, "v": v}}, "rpgd": {"layer1": {"g": g, "v": v}},
+                 "gd": {"layer1": {"w": x0}}},
+        extra={"a": a, "y": y, "w0": w0},
+    )
+
+
+def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
+    a, y, w0 = (problem.extra[k] for k in ("a", "y", "w0"))
+    grid = _grid(config)
+    x_plus, projector = min_norm_solution(a, y), null_space_projector(a)
+    rule = by_label(_radial_angular, {"radial": constant(config.eta),
+                                      "angular": constant(config.eta)})
+    trajectories, metrics = {}, {"min_norm": float(np.linalg.norm(x_plus)),
+                                 "grid": [list(p) for p in grid]}
+    kwargs = dict(max_steps=config.max_steps, target_log_loss=config.target_log_loss,
+                  batched=True, n_log=300, progress=progress)
+    for arm in WN_ARMS:
+        finals, drifts = {}, {}
+        # the closed form is the flow's limit: GD at eta and eta/4, extrapolated to eta -> 0
+        for label, eta in ((arm, config.eta), (f"{arm}/quarter_step", config.eta / 4)):
+            # every (g0, c) in one compiled program: g's rate c eta is data in the rule state
+            sweep = {"radial": {"lr": jnp.asarray([c * eta for _, c in grid])},
+                     "angular": {"lr": jnp.full(len(grid), eta)}}
+            result = run_gd(problem.objectives[arm], problem.initial[arm], problem.data, rule,
+                            rule_state=sweep, record=lambda th: {
+                                "g": th["layer1"]["g"][0], "v": th["layer1"]["v"][0]}, **kwargs)
+            trajectories[label] = t = result.trajectory
+            check_finite(result, f"wu-wn-least-squares ({label})", trajectories)
+            finals[label] = [t.final("g")[i] * t.final("v")[i] / np.linalg.norm(t.final("v")[i])
+                             for i in range(len(grid))]
+            drifts[label] = [float(np.max(np.abs(inv / inv[0] - 1))) for inv in (
+                wn_invariant(t.valid("g", i), t.valid("v", i), projector, c)
+                for i, (_, c) in enumerate(grid))]
+        t, quarter = trajectories[arm], trajectories[f"{arm}/quarter_step"]
+        runs = []
+        for i, (g0, c) in enumerate(grid):
+            limit = wn_limit(a, y, g0, w0, c)
+            x, x4 = finals[arm][i], finals[f"{arm}/quarter_step"][i]
+            runs.append({
+                "g0": g0, "c": c, "status": t.status_names()[i],
+                "quarter_step_status": quarter.status_names()[i],
+                "steps": int(t.counts["steps"][i]),
+                "distance": float(np.linalg.norm(x - x_plus)),
+                "extrapolated_distance": float(np.linalg.norm((4 * x4 - x) / 3 - x_plus)),
+                "closed_form_distance": limit["distance"],
+                "abs_g_final": float(abs(t.final("g")[i])), "closed_form_abs_g": limit["abs_g"],
+                "invariant_drift": drifts[arm][i],
+                "invariant_drift_quarter_step": drifts[f"{arm}/quarter_step"][i],
+                "rpgd_stable": rpgd_stable(config.eta, float(np.max(np.abs(t.valid("g", i)))),
+                                           a),
+            })
+        metrics[arm] = runs
+    result = run_gd(problem.objectives["gd"], problem.initial["gd"], problem.data,
+                    constant(config.eta), record=lambda th: {"x": th["layer1"]["w"][0]}, **kwargs)
+    trajectories["gd"] = result.trajectory
+    check_finite(result, "wu-wn-least-squares (gd)", trajectories)
+    metrics["gd"] = [{
+        "g0": g0, "status": result.trajectory.status_names()[i],
+        "steps": int(result.trajectory.counts["steps"][i]),
+        "distance": float(np.linalg.norm(result.theta["layer1"]["w"][i, 0] - x_plus)),
+        "error_to_x_plus_plus_px0": float(np.linalg.norm(
+            result.theta["layer1"]["w"][i, 0] - plain_gd_limit(a, y, g0 * w0))),
+    } for i, g0 in enumerate(config.g0s)]
+    return Outcome(metrics, trajectories, notes=[
+        "The model, instance and grid are the library's reconstruction (the paper's text is "
+        "not available): PAPERS.md §5.2b; the invariant and the closed-form limit are derived "
+        "there and checked against these runs."])
+
+
+def _label(arm: str) -> str:
+    return {"wn": "WN-GD", "rpgd": "rPGD"}[arm]
+
+
+def claims(config: Config, outcome: Outcome) -> list[Claim]:
+    m = outcome.metrics
+    d = m["min_norm"]
+    out = []
+    for arm in WN_ARMS:
+        runs = m[arm]
+        done = [r for r in runs if r["status"] == r["quarter_step_status"] == "target"]
+        note = f"{len(done)}/{len(runs)} runs reached log-loss {config.target_log_loss:g}"
+        drift = max(r["invariant_drift"] for r in runs)
+        quarter = max(r["invariant_drift_quarter_step"] for r in runs)
+        shrinks = all(r["invariant_drift_quarter_step"] <= r["invariant_drift"] / 2
+                      or r["invariant_drift"] < 1e-9 for r in runs)
+        out.append(Claim(
+            f"{_label(arm)}: ||P w|| exp(g^2/(2c)) is conserved up to the step size",
+            "an invariant of the WN flow (derived, PAPERS.md §5.2)",
+            f"max relative drift over every run {drift:.1e} at eta = {config.eta:g}, "
+            f"{quarter:.1e} at eta/4" + ("" if shrinks else
+                                         " (some run's drift did not halve: not O(eta))"),
+            shrinks,
+        ))
+        errors = [abs(r["extrapolated_distance"] - r["closed_form_distance"]) for r in done]
+        allowed = [LIMIT_TOLERANCE * r["closed_form_distance"] + ABSOLUTE_FLOOR * d for r in done]
+        worst = max((e / a for e, a in zip(errors, allowed, strict=True)), default=np.inf)
+        out.append(Claim(
+            f"{_label(arm)}: the limit matches the closed form",
+            "S (1 - p0^2 e^-(S - g0^2)/c) = ||x+||^2, ||x_inf - x+|| = sqrt(S) p0 "
+            "e^-(S - g0^2)/(2c)",
+            f"GD at eta and eta/4 extrapolated to eta -> 0: largest error / allowed (1% or "
+            f"{ABSOLUTE_FLOOR:g} ||x+||) = {worst:.2f}; {note}",
+            bool(done) and len(done) == len(runs) and worst <= 1,
+        ))
+        c_min = min(config.cs)
+        small = [r for r in done if r["g0"] < d and r["c"] == c_min]
+        large = [r for r in done if r["g0"] > d]
+        out.append(Claim(
+            f"{_label(arm)}: from |g0| < ||x+|| and small c it reaches the min-norm solution",
+            "distance exponentially small in (||x+||^2 - g0^2)/c, whatever the direction w0",
+            f"c = {c_min:g}, g0 in {[r['g0'] for r in small]}: max ||x - x+|| / ||x+|| = "
+            + (f"{max(r['distance'] for r in small) / d:.1e}" if small else "n/a"),
+            bool(small) and max(r["distance"] for r in small) <= 1e-3 * d,
+        ))
+        out.append(Claim(
+            f"{_label(arm)}: from |g0| > ||x+|| it does not",
+            "distance about sqrt(g0^2 - ||x+||^2): no min-norm bias",
+            "g0 in " + str([r["g0"] for r in large]) + ": min ||x - x+|| / sqrt(g0^2 - ||x+||^2)"
+            + (" = " + f"{min(r['distance'] / np.sqrt(r['g0']**2 - d**2) for r in large):.2f}"
+               if large else " n/a"),
+            bool(large) and all(r["distance"] >= 0.5 * np.sqrt(r["g0"] ** 2 - d**2)
+                                for r in large),
+        ))
+    gd = m["gd"]
+    worst = max(r["error_to_x_plus_plus_px0"] for r in gd)
+    out.append(Claim(
+        "Plain GD on x ends at x+ + P x0",
+        "GD keeps the null-space part of its start",
+        f"max ||x_inf - (x+ + P x0)|| / ||x+|| = {worst / d:.1e} over g0 = "
+        f"{[r['g0'] for r in gd]}",
+        all(r["status"] == "target" for r in gd) and worst <= 1e-6 * d,
+    ))
+    unstable = [(r["g0"], r["c"]) for r in m["rpgd"] if not r["rpgd_stable"]]
+    out.append(Claim(
+        "rPGD stays within its step guard eta g^2 ||A||^2 < 2",
+        "past it rPGD stalls (PAPERS.md §5.2b)",
+        "every run within the guard" if not unstable else f"past the guard: {unstable}",
+        not unstable,
+    ))
+    return out
+
+
+def figures(config: Config, outcome: Outcome) -> dict:
+    m = outcome.metrics
+    d = m["min_norm"]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for arm, marker in (("wn", "o"), ("rpgd", "x")):
+        for c in config.cs:
+            runs = [r for r in m[arm] if r["c"] == c]
+            axes[0].loglog([r["g0"] for r in runs], [max(r["distance"], 1e-16) for r in runs],
+                           marker, ls="-" if arm == "wn" else ":",
+                           label=f"{_label(arm)}, c = {c:g}")
+    g0 = np.geomspace(d * 1.001, max(max(config.g0s), 1.01 * d), 200)  # the regime |g0| > ||x+||
+    for c in config.cs:
+        closed = [r["closed_form_distance"] for r in m["wn"] if r["c"] == c]
+        axes[0].loglog([r["g0"] for r in m["wn"] if r["c"] == c], np.maximum(closed, 1e-16),
+                       "k.", ms=3)
+    axes[0].loglog(g0, np.sqrt(g0**2 - d**2), "k--", lw=0.8,
+                   label="sqrt(g0^2 - ||x+||^2)")
+    axes[0].axvline(d, color="gray", lw=0.8)
+    axes[0].set_xlabel("g0 (gray: ||x+||)")
+    axes[0].set_ylabel("||x_inf - x+|| (black dots: closed form)")
+    axes[0].set_title("distance to the min-norm solution")
+    axes[0].legend(fontsize=6)
+    t = outcome.trajectories["wn"]
+    for i, (g0, c) in enumerate(m["grid"]):
+        if c == min(config.cs):
+            axes[1].semilogy(t.valid("step", i), np.exp(t.valid("log_loss", i)),
+                             label=f"g0 = {g0:g}")
+    axes[1].set_xlabel("GD step")
+    axes[1].set_ylabel("||Ax - y||^2 / 2")
+    axes[1].set_title(f"WN-GD loss, c = {min(config.cs):g} (linear convergence)")
+    axes[1].legend(fontsize=7)
+    drift = [[r["invariant_drift"] for r in m[arm]] for arm in WN_ARMS]
+    axes[2].bar(np.arange(len(m["grid"])) - 0.2, drift[0], 0.4, label="WN-GD")
+    axes[2].bar(np.arange(len(m["grid"])) + 0.2, drift[1], 0.4, label="rPGD")
+    axes[2].set_yscale("log")
+    axes[2].set_xticks(np.arange(len(m["grid"])),
+                       [f"{g:g}/{c:g}" for g, c in m["grid"]], rotation=90, fontsize=6)
+    axes[2].set_xlabel("g0 / c")
+    axes[2].set_ylabel("max |I(t)/I(0) - 1|")
+    axes[2].set_title("invariant ||P w|| exp(g^2/2c) along each run")
+    axes[2].legend(fontsize=7)
+    fig.tight_layout()
+    return {"least_squares": fig}
+
+
+EXPERIMENT = Experiment(
+    name="wu-wn-least-squares",
+    title="WN and rPGD on under-determined least squares: the min-norm bias and its two regimes",
+    paper="Wu et al. (NeurIPS 2020), reconstructed (PAPERS.md §5)",
+    config=Config,
+    setup=setup,
+    run=run,
+    claims=claims,
+    figures=figures,
+    presets={"smoke": {"g0s": "0.1,10", "cs": "0.1,1", "max_steps": "60000"}},
+)
