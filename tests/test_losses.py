@@ -131,3 +131,9 @@ def test_square_loss_float32_and_multi_output():
 def test_bad_reduction():
     with pytest.raises(ValueError, match="unknown reduction 'max'; allowed: sum, mean"):
         Loss("bad", lambda f, y: f, reduction="max")
+
+
+def test_square_loss_refuses_targets_that_would_broadcast():
+    loss = get_loss("square")
+    with pytest.raises(ValueError, match=r"shape \(3,\) against targets of shape \(3, 1\)"):
+        loss.log_total(jnp.zeros(3), jnp.zeros((3, 1)))

@@ -85,10 +85,18 @@ def _example_axes(r: Array) -> tuple[int, ...]:
     return tuple(range(1, r.ndim))
 
 
+def _residual(f: Array, y: Array) -> Array:
+    """f - y, refusing shapes that would broadcast: (n,) - (n, 1) is an (n, n) matrix."""
+    if f.shape != y.shape:
+        raise ValueError(f"square loss: predictions of shape {f.shape} against targets of shape "
+                         f"{y.shape}; give targets of the predictions' shape")
+    return f - y
+
+
 def _square(f: Array, y: Array) -> Array:
     # log l_i = log(||f_i - y_i||^2 / 2): -inf at a zero residual. Only the total is
     # differentiated (``_square_log_sum``), so that -inf never meets a gradient.
-    r = f - y
+    r = _residual(f, y)
     return _log_half_sum_squares(r, _example_axes(r))
 
 
@@ -96,7 +104,7 @@ def _square_log_sum(f: Array, y: Array) -> Array:
     # log sum_i l_i from all residuals at once. logsumexp of the log l_i would give a NaN
     # gradient as soon as one residual is 0: its softmax weight 0 times the infinite gradient of
     # log l_i = 2 log|r_i| - log 2.
-    r = f - y
+    r = _residual(f, y)
     return _log_half_sum_squares(r, tuple(range(r.ndim)))
 
 
