@@ -128,11 +128,15 @@ def claims(config: Config, outcome: Outcome) -> list[Claim]:
     ))
     cs = {k: cases[k]["c"] for k in PAPER_C}
     if _paper_sizes(config):
-        errors = {k: abs(cs[k] / PAPER_C[k] - 1) for k in PAPER_C}
+        # the reported values are in the convention of the rate exp(-2 lambda_r c t) (the
+        # ICML version's Theorem 1), half of Theorem 3's c in exp(-lambda_r c t)
+        half = {k: cs[k] / 2 for k in PAPER_C}
+        errors = {k: abs(half[k] / PAPER_C[k] - 1) for k in PAPER_C}
         out.append(Claim(
-            "c(0) of the three cases", "6.51, 40.6, 21.9",
-            ", ".join(f"{cs[k]:.3g}" for k in PAPER_C) + " (largest relative error "
-            f"{max(errors.values()):.1%})",
+            "c(0) of the three cases", "6.51, 40.6, 21.9 (in the convention exp(-2 lambda_r c t))",
+            "c(0)/2 = " + ", ".join(f"{half[k]:.3g}" for k in PAPER_C) + " (largest relative "
+            f"error {max(errors.values()):.1%}; Theorem 3's c = "
+            + ", ".join(f"{cs[k]:.3g}" for k in PAPER_C) + ")",
             max(errors.values()) <= 0.10,
         ))
     else:
