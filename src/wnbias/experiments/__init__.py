@@ -11,12 +11,13 @@ from . import (
     ewn_xor,
     min_imbalance_rate,
     min_imbalance_width,
+    min_width_bias,
     wu_wn_least_squares,
 )
 from .base import Claim, Experiment, Outcome, Problem
 
 _MODULES = (ewn_simple_traj, ewn_xor, ewn_lin_sep, ewn_conv_rate, ewn_equivalence,
-            min_imbalance_width, min_imbalance_rate, wu_wn_least_squares)
+            min_imbalance_width, min_imbalance_rate, min_width_bias, wu_wn_least_squares)
 EXPERIMENTS: dict[str, Experiment] = {m.EXPERIMENT.name: m.EXPERIMENT for m in _MODULES}
 
 
