@@ -10,9 +10,23 @@ from ..dynamics.flow import LogLossClock, run_flow
 from ..dynamics.gd import run_gd
 from ..dynamics.schedules import StepRule
 from ..dynamics.trajectory import Run, Status, Trajectory
-from ..errors import NonFiniteLossError, SolverFailure
+from ..errors import ConfigError, NonFiniteLossError, SolverFailure
 from ..initial import load_initial_parameters, seeded_weights
 from ..reparam import encode, get_reparam
+
+
+def require_full_row_rank(matrix: np.ndarray, name: str, seed: int) -> None:
+    """A :class:`ConfigError` when a drawn data matrix has rank below its row count (the
+    under-determined analyses need full row rank)."""
+    if np.linalg.matrix_rank(matrix) < matrix.shape[0]:
+        raise ConfigError(f"seed={seed}: {name} has rank < n={matrix.shape[0]}; the analysis "
+                          "needs full row rank")
+
+
+def mean_square_step(eta: float, n: int) -> float:
+    """The step on ||r||^2/2 that equals GD with step eta on (1/n)||r||^2 (Min et al.'s loss):
+    2 eta / n, so flow time t = 2 eta k / n."""
+    return 2 * eta / n
 
 
 def as_dtype(array, dtype: str):

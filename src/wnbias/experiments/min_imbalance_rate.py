@@ -30,7 +30,7 @@ from ..objective import make_log_loss
 from ..reparam import get_reparam
 from .base import Claim, Experiment, Outcome, Problem
 from .blocks import dtype_field
-from .common import as_dtype, check_finite
+from .common import as_dtype, check_finite, mean_square_step
 
 CASES = ("case 1", "case 2", "case 3", "balanced")
 PAPER_C = {"case 1": 6.51, "case 2": 40.6, "case 3": 21.9}
@@ -89,7 +89,7 @@ def setup(config: Config) -> Problem:
 
 def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
     x, y = problem.extra["x"], problem.extra["y"]
-    lr = 2 * config.eta / config.n  # GD on (1/n)||r||^2 = GD on ||r||^2/2 with step 2 eta/n
+    lr = mean_square_step(config.eta, config.n)
     result = run_gd(problem.objectives["gd"], problem.initial["gd"], problem.data, constant(lr),
                     max_steps=config.steps, batched=True, n_log=300, progress=progress)
     trajectories = {"gd": result.trajectory}

@@ -28,7 +28,7 @@ from ..objective import make_log_loss
 from ..reparam import get_reparam
 from .base import Claim, Experiment, Outcome, Problem
 from .blocks import dtype_field
-from .common import as_dtype, check_finite
+from .common import as_dtype, check_finite, mean_square_step, require_full_row_rank
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,7 @@ class Config:
 def _data(config: Config):
     rng = np.random.RandomState(config.seed)
     x = rng.randn(config.n, config.d) / np.sqrt(config.d)
-    if np.linalg.matrix_rank(x) < config.n:
-        raise ConfigError(f"seed={config.seed}: X has rank < n={config.n}; the analysis needs "
-                          "full row rank")
+    require_full_row_rank(x, "X", config.seed)
     theta = rng.randn(config.d, 1) / np.sqrt(config.d)
     return x, x @ theta + config.noise * rng.randn(config.n, 1)
 
@@ -83,7 +81,7 @@ def setup(config: Config) -> Problem:
 def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
     x, y = problem.extra["x"], problem.extra["y"]
     target, rs = min_norm_map(x, y), row_space(x)
-    lr = 2 * config.eta / config.n  # GD on (1/n)||r||^2 = GD on ||r||^2/2 with step 2 eta/n
+    lr = mean_square_step(config.eta, config.n)
     stop = float(np.log(config.n * config.stop_loss / 2))  # (1/n)||r||^2 < s <=> L < n s / 2
     trajectories, metrics = {}, {}
     for h in config.widths:

@@ -40,7 +40,7 @@ from ..objective import make_log_loss
 from ..reparam import get_reparam
 from .base import Claim, Experiment, Outcome, Problem
 from .blocks import dtype_field
-from .common import as_dtype, check_finite
+from .common import as_dtype, check_finite, require_full_row_rank
 
 WN_ARMS = ("wn", "rpgd")  # x = g w/||w|| by WN-GD and by rPGD
 LIMIT_TOLERANCE = 0.01  # the simulated limit against the closed form, relative ...
@@ -71,9 +71,7 @@ def _instance(config: Config):
     a = rng.randn(config.n, config.d) / np.sqrt(config.n)
     y = a @ rng.randn(config.d)
     w0 = rng.randn(config.d)
-    if np.linalg.matrix_rank(a) < config.n:
-        raise ConfigError(f"seed={config.seed}: A has rank < n={config.n}; the analysis needs "
-                          "full row rank")
+    require_full_row_rank(a, "A", config.seed)
     return a, y, w0 / np.linalg.norm(w0)
 
 
