@@ -9,6 +9,7 @@ import pytest
 
 from wnbias import store
 from wnbias.cli import main
+from wnbias.experiments import EXPERIMENTS
 
 FAST_TRAJ = ["--set", "inits=1,1", "--set", "target_log_loss=-10", "--quiet"]
 
@@ -82,6 +83,7 @@ def test_run_dir_named_by_config_hash(tmp_path):
     (run_dir,) = tmp_path.iterdir()
     config = json.loads((run_dir / "config.json").read_text())
     config.pop("experiment")
+    config["outcome_version"] = EXPERIMENTS["ewn-simple-traj"].version  # older code: no reuse
     assert run_dir.name == f"ewn-simple-traj-{store.config_hash('ewn-simple-traj', config)}"
 
 

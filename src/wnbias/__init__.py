@@ -27,7 +27,7 @@ from .initial import (  # noqa: E402
     torch_linear_weights,
 )
 from .losses import LOSSES, Loss, get_loss, log_softplus  # noqa: E402
-from .models import Model, coordinate_linear, deep_linear, mlp  # noqa: E402
+from .models import Model, coordinate_linear, deep_linear, matrix_factorization, mlp  # noqa: E402
 from .objective import Objective, from_terms, make_log_loss  # noqa: E402
 from .reparam import (  # noqa: E402
     REPARAMS,
@@ -49,6 +49,6 @@ __all__ = [
     "TimeClock", "Trajectory", "backtracking", "by_label", "constant", "coordinate_linear",
     "decode", "deep_linear", "encode", "from_terms", "get_loss", "get_reparam",
     "load_initial_parameters", "log_softplus", "log_spaced_steps", "loss_adaptive",
-    "make_log_loss", "mlp", "relative_rate_cap", "retract", "run_flow", "run_gd",
-    "save_initial_parameters", "seeded_weights", "torch_linear_weights",
+    "make_log_loss", "matrix_factorization", "mlp", "relative_rate_cap", "retract", "run_flow",
+    "run_gd", "save_initial_parameters", "seeded_weights", "torch_linear_weights",
 ]

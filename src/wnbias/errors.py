@@ -23,3 +23,8 @@ class NonFiniteLossError(RunStopped):
 
 class SolverFailure(RunStopped):
     """The ODE solver gave up (step size underflow, max_steps)."""
+
+
+class WnbiasWarning(UserWarning):
+    """A condition the run survives but a user should know of before waiting for it (an rPGD
+    step past its stability guard). The CLI prints it as one line ``wnbias: warning: ...``."""

@@ -60,7 +60,9 @@ def run_experiment(
     experiment = get_experiment(name)
     config = resolve(experiment.config, apply_preset(experiment.presets, preset, overrides))
     config_dict = to_dict(config)
-    hashed = {**config_dict, **_init_file_digests(config_dict)}
+    # the outcome's version is part of the key: a run of older code is never reused
+    hashed = {**config_dict, **_init_file_digests(config_dict),
+              "outcome_version": experiment.version}
     digest = store.config_hash(name, hashed)
     run_dir = Path(out) if out is not None else store.run_dir_for(root, name, hashed)
 

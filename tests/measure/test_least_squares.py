@@ -1,6 +1,7 @@
 """Wu et al.'s WN on least squares: projector, invariant and closed-form limit against the
 engine's own gradient flow and GD."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from wnbias.measure.least_squares import (
     rpgd_stable,
     wn_invariant,
     wn_limit,
+    wn_rate_exponent,
+    wn_stationary_direction,
 )
 
 
@@ -86,3 +89,29 @@ def test_rpgd_stability_guard():
     a, _, _ = _instance()
     top = np.linalg.norm(a, 2) ** 2
     assert rpgd_stable(1.9 / top, 1.0, a) and not rpgd_stable(2.1 / top, 1.0, a)
+
+
+def test_rate_exponent_is_the_integral_of_min_c_g_squared():
+    a, _, _ = _instance()
+    sigma = np.linalg.svd(a, compute_uv=False)[-1]
+    t = np.linspace(0, 3, 31)
+    np.testing.assert_allclose(wn_rate_exponent(a, t, np.full(31, 2.0), 0.5),
+                               2 * sigma**2 * 0.5 * t, rtol=1e-12)  # c < g^2: rate c
+    g = np.sqrt(t)  # g^2 = s below c = 10: int_0^t s ds = t^2/2
+    np.testing.assert_allclose(wn_rate_exponent(a, t, g, 10.0), sigma**2 * t**2, rtol=1e-12)
+
+
+def test_stationary_point_g_zero_with_w_orthogonal_to_at_y():
+    a, y, w0 = _instance()
+    w = wn_stationary_direction(a, y, w0)
+    assert np.linalg.norm(w) == pytest.approx(1.0) and abs(w @ (a.T @ y)) < 1e-12
+    objective = wb.make_log_loss(wb.deep_linear((30, 1)), wb.get_reparam("swn"),
+                                 wb.get_loss("square"))
+    theta = {"layer1": {"g": jnp.zeros(1), "v": jnp.asarray(w)[None]}}
+    data = (jnp.asarray(a), jnp.asarray(y))
+    grad = jax.grad(lambda th: objective.loss(th, *data))(theta)
+    assert max(float(jnp.max(jnp.abs(v))) for v in jax.tree.leaves(grad)) < 1e-14
+    assert float(objective.loss(theta, *data)) == pytest.approx(y @ y / 2)  # not a minimum
+    theta["layer1"]["v"] = jnp.asarray(w0)[None]  # a generic direction is not stationary
+    grad = jax.grad(lambda th: objective.loss(th, *data))(theta)
+    assert abs(float(grad["layer1"]["g"][0])) > 1e-3

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wnbias import coordinate_linear, deep_linear, get_loss, mlp
+from wnbias import coordinate_linear, deep_linear, get_loss, matrix_factorization, mlp
 from wnbias.measure.margin import normalized_margin
 from wnbias.models import ACTIVATION_DEGREE, ACTIVATIONS
 
@@ -74,6 +74,17 @@ def test_deep_linear_is_the_linear_mlp():
     x = jax.random.normal(jax.random.PRNGKey(1), (4, 2))
     product = weights["layer3"] @ weights["layer2"] @ weights["layer1"]
     np.testing.assert_allclose(model.apply(weights, x), x @ product[0], rtol=1e-13)
+    layered = mlp((2, 3, 3, 1), "linear").apply(weights, x)  # the layer-by-layer order
+    np.testing.assert_allclose(model.apply(weights, x), layered, rtol=1e-13)
+
+
+def test_matrix_factorization_is_u_v_transpose_over_sqrt_mh():
+    n, h, m = 4, 6, 3
+    model = matrix_factorization(n, h, m)
+    assert model.layer_shapes == {"layer1": (h, n), "layer2": (m, h)} and model.degree == 2
+    u, v = np.random.RandomState(0).randn(n, h), np.random.RandomState(1).randn(m, h)
+    out = model.apply({"layer1": jnp.asarray(u.T), "layer2": jnp.asarray(v)}, jnp.eye(n))
+    np.testing.assert_allclose(out, u @ v.T / np.sqrt(m * h), rtol=1e-13)
 
 
 @pytest.mark.parametrize(("activation", "sigma"), [

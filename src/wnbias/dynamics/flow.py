@@ -57,7 +57,8 @@ class Clock(ABC):
     :class:`TimeClock` do.
 
     ``log_loss(theta, *data)`` is the objective, ``value_and_grad`` its
-    ``jax.value_and_grad``, ``precondition(theta, g)`` returns P g and ``record(theta)`` the
+    ``jax.value_and_grad``, ``precondition(theta, g, args)`` returns P g (``args``: the
+    solve's per-seed rates) and ``record(theta)`` the
     extra values to save. ``event_status`` is the status of a solve that stopped on the
     clock's event; ``checks_drift`` says whether the saved values carry ``clock_log_loss``, to
     be checked against the true log-loss (``CLOCK_TOLERANCE``).
@@ -120,7 +121,7 @@ class LogLossClock(Clock):
     def vector_field(self, log_loss, value_and_grad, precondition, data) -> Field:
         def field(lam, state, args):
             value, g = value_and_grad(state["theta"], *data)
-            pg = precondition(state["theta"], g)
+            pg = precondition(state["theta"], g, args)
             speed = _dot(g, pg)
             return {"theta": jax.tree.map(lambda v: -v / speed, pg),
                     "u": jnp.exp(-value - state["u"]) / speed}
@@ -169,7 +170,7 @@ class TimeClock(Clock):
         def field(t, state, args):
             value, g = value_and_grad(state["theta"], *data)
             return {"theta": jax.tree.map(lambda v: -jnp.exp(value) * v,
-                                          precondition(state["theta"], g)),
+                                          precondition(state["theta"], g, args)),
                     "u": jnp.zeros_like(t)}
 
         return field
@@ -202,6 +203,8 @@ def run_flow(
     clock: Clock,
     *,
     preconditioner: Callable[[Any, Any], Any] | None = None,
+    rates=None,
+    batched: bool = False,
     solver=None,
     rtol: float = 1e-8,
     atol: float = 1e-10,
@@ -214,53 +217,91 @@ def run_flow(
 
     ``clock`` is a :class:`LogLossClock` (to a target log-loss, stopping early at a time budget)
     or a :class:`TimeClock` (to a horizon, stopping early at an optional target log-loss).
-    ``preconditioner(theta, g)`` returns P g.
+    ``preconditioner(theta, g)`` returns P g. ``rates``, a pytree of the same structure as
+    theta with scalar leaves, multiplies each leaf's P g: the flow of GD with a rate per leaf
+    (Wu et al.'s dg/dt = -c dL/dg beside dw/dt = -dL/dw). With ``batched=True``, ``theta0`` and
+    ``rates`` have a leading seed axis and every seed is solved in one compiled program under
+    ``vmap``, each with its own adaptive steps (the rates are data, not constants: one
+    compilation for a whole sweep of them).
 
-    Returns a :class:`~wnbias.dynamics.trajectory.Run` of one seed: the trajectory has ``t``,
-    ``log1p_t`` (log(1 + t), finite where t overflows float64 beyond log-loss -709),
-    ``log_loss`` and the ``record`` keys on the clock's grid points reached, then the final
-    state; its status is ``target``, ``time_budget`` (t reached ``t_max``) or
-    ``solver_failure`` (``message`` says where and what to change; this includes a log-loss
-    clock that drifted from the true log L by more than ``CLOCK_TOLERANCE``); its counts are
-    the solver's steps and ``function_evaluations`` from the Butcher tableau (each one
-    value_and_grad; -1 for implicit solvers) and the final ``time``.
+    Returns a :class:`~wnbias.dynamics.trajectory.Run`: the trajectory has ``t``, ``log1p_t``
+    (log(1 + t), finite where t overflows float64 beyond log-loss -709), ``log_loss`` and the
+    ``record`` keys on the clock's grid points reached, then the final state; its status is
+    ``target``, ``time_budget`` (t reached ``t_max``) or ``solver_failure`` (``message`` says
+    where and what to change; this includes a log-loss clock that drifted from the true log L
+    by more than ``CLOCK_TOLERANCE``); its counts are the solver's steps and
+    ``function_evaluations`` from the Butcher tableau (each one value_and_grad; -1 for implicit
+    solvers) and the final ``time``. The final theta has a leading seed axis (of 1 unbatched).
     """
     if not isinstance(clock, Clock):
         raise ValueError(f"unknown clock {clock!r}; allowed: LogLossClock(target_log_loss=...), "
                          "TimeClock(t_end=...)")
     solver = solver or diffrax.Tsit5()
-    precondition = preconditioner or (lambda theta, g: g)
+    base = preconditioner or (lambda theta, g: g)
+
+    def precondition(theta, g, leaf_rates):
+        pg = base(theta, g)
+        return pg if leaf_rates is None else jax.tree.map(jnp.multiply, leaf_rates, pg)
+
     record = record or (lambda theta: {})
     value_and_grad = jax.value_and_grad(log_loss)
-    log_loss0 = float(log_loss(theta0, *data))
-    if not np.isfinite(log_loss0):
-        raise ValueError(f"the initial log-loss is {log_loss0}; the flow cannot start")
-    clock.validate(log_loss0)
+    if not batched:
+        theta0, rates = jax.tree.map(lambda a: jnp.asarray(a)[None], (theta0, rates))
+    log_losses0 = np.asarray(jax.vmap(lambda th: log_loss(th, *data))(theta0), dtype=float)
+    if not np.all(np.isfinite(log_losses0)):
+        raise ValueError(f"the initial log-loss is {log_losses0}; the flow cannot start")
+    for value in log_losses0:
+        clock.validate(float(value))
 
     field = clock.vector_field(log_loss, value_and_grad, precondition, data)
-    s0, s1 = clock.interval(log_loss0)
-    grid = clock.save_grid(log_loss0, n_save)
     event = clock.event(log_loss, data)
     observe = clock.observe(log_loss, data, record)
+    meter = diffrax.TqdmProgressMeter() if progress and not batched else \
+        diffrax.NoProgressMeter()
 
-    state0 = {"theta": theta0, "u": jnp.zeros(())}
-    saveat = diffrax.SaveAt(subs=[
-        diffrax.SubSaveAt(ts=jnp.asarray(grid), fn=observe),
-        diffrax.SubSaveAt(t1=True, fn=observe),
-        diffrax.SubSaveAt(t1=True),
-    ])
-    meter = diffrax.TqdmProgressMeter() if progress else diffrax.NoProgressMeter()
-
-    @jax.jit
-    def solve(state0):
+    def solve_one(theta, s0, s1, grid, leaf_rates):
+        saveat = diffrax.SaveAt(subs=[
+            diffrax.SubSaveAt(ts=grid, fn=observe),
+            diffrax.SubSaveAt(t1=True, fn=observe),
+            diffrax.SubSaveAt(t1=True),
+        ])
         return diffrax.diffeqsolve(
-            diffrax.ODETerm(field), solver, s0, s1, None, state0, saveat=saveat,
+            diffrax.ODETerm(field), solver, s0, s1, None, {"theta": theta, "u": jnp.zeros(())},
+            args=leaf_rates, saveat=saveat,
             stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol), event=event,
             max_steps=max_steps, throw=False, progress_meter=meter,
         )
 
-    sol = solve(state0)
-    on_grid, final, final_state = sol.ys
+    intervals = np.asarray([clock.interval(float(v)) for v in log_losses0])
+    grids = np.stack([clock.save_grid(float(v), n_save) for v in log_losses0])
+    sol = jax.jit(jax.vmap(solve_one))(theta0, jnp.asarray(intervals[:, 0]),
+                                       jnp.asarray(intervals[:, 1]), jnp.asarray(grids), rates)
+    seeds = [_seed_result(jax.tree.map(lambda a, i=i: np.asarray(a)[i], sol), clock, solver)
+             for i in range(len(log_losses0))]
+    keys = seeds[0][0].keys()
+    size = max(len(traj["t"]) for traj, *_ in seeds)
+    series = {k: np.stack([_pad(traj[k], size) for traj, *_ in seeds]) for k in keys}
+    return Run(
+        theta=jax.tree.map(lambda a: np.asarray(a)[:, 0], sol.ys[2]["theta"]),
+        trajectory=Trajectory(
+            series=series, length=np.asarray([len(traj["t"]) for traj, *_ in seeds]),
+            status=np.asarray([status for _, status, *_ in seeds]),
+            counts={k: np.asarray([c[k] for *_, c in seeds]) for k in seeds[0][3]},
+            message="; ".join(f"seed {i}: {m}" if len(seeds) > 1 else m
+                              for i, (_, _, m, _) in enumerate(seeds) if m)),
+    )
+
+
+def _pad(values: np.ndarray, size: int) -> np.ndarray:
+    """``values`` along its first axis to ``size`` slots, NaN beyond its length."""
+    out = np.full((size, *values.shape[1:]), np.nan)
+    out[: len(values)] = values
+    return out
+
+
+def _seed_result(sol, clock: Clock, solver) -> tuple[dict, Status, str, dict]:
+    """One seed's (trajectory, status, message, counts) from its slice of the solution."""
+    on_grid, final, _ = sol.ys
     reached = np.isfinite(np.asarray(sol.ts[0]))
     trajectory = {
         k: np.concatenate([np.asarray(v)[reached], np.asarray(final[k])])
@@ -268,6 +309,7 @@ def run_flow(
     }
     stats = {k: int(v) for k, v in sol.stats.items() if k != "max_steps"}
     steps = stats["num_steps"]
+    result = sol.result
     drift = (np.max(np.abs(trajectory["log_loss"] - trajectory["clock_log_loss"]))
              if clock.checks_drift else 0.0)
     if drift > CLOCK_TOLERANCE * max(1.0, abs(float(trajectory["log_loss"][-1]))):
@@ -277,16 +319,16 @@ def run_flow(
             f"{trajectory['t'][-1]:.4g}, log-loss {trajectory['log_loss'][-1]:.4g}); tighten "
             "rtol/atol"
         )
-    elif sol.result == diffrax.RESULTS.successful:
+    elif result == diffrax.RESULTS.successful:
         status, message = Status.TARGET, ""
-    elif sol.result == diffrax.RESULTS.event_occurred:
+    elif result == diffrax.RESULTS.event_occurred:
         status, message = clock.event_status, ""
     else:
         status = Status.SOLVER_FAILURE
         message = (
             f"gradient flow stopped at t = {trajectory['t'][-1]:.4g}, log-loss "
             f"{trajectory['log_loss'][-1]:.4g} after {steps} solver steps "
-            f"({diffrax.RESULTS[sol.result]}); raise max_steps, loosen rtol/atol, or try a "
+            f"({diffrax.RESULTS[result]}); raise max_steps, loosen rtol/atol, or try a "
             "stiff solver (kvaerno5)"
         )
     nfe = _function_evaluations(solver, steps)
@@ -294,10 +336,4 @@ def run_flow(
               "rejected_steps": stats["num_rejected_steps"],
               "function_evaluations": -1 if nfe is None else nfe,
               "time": float(trajectory["t"][-1])}
-    return Run(
-        theta=jax.tree.map(np.asarray, final_state["theta"]),  # diffrax's t1 axis: one seed
-        trajectory=Trajectory(
-            series={k: v[None] for k, v in trajectory.items()},
-            length=np.asarray([len(trajectory["t"])]), status=np.asarray([status]),
-            counts={k: np.asarray([v]) for k, v in counts.items()}, message=message),
-    )
+    return trajectory, status, message, counts

@@ -29,6 +29,29 @@ def mean_square_step(eta: float, n: int) -> float:
     return 2 * eta / n
 
 
+def flow_beside_gd(objective, theta0, data, clock, *, label: str,
+                   partial: dict[str, Trajectory], record=None, n_save: int = 200,
+                   **options) -> Run:
+    """The gradient flow from the same starts as a batched GD run (``theta0`` with a leading
+    seed axis), all seeds in one compiled solve; its trajectory goes into ``partial`` under
+    ``label``. Raises :class:`SolverFailure` (keeping ``partial``) if a seed's solve failed."""
+    run = run_flow(objective, theta0, data, clock, batched=True, record=record, n_save=n_save,
+                   **options)
+    partial[label] = run.trajectory
+    if (np.asarray(run.trajectory.status) == Status.SOLVER_FAILURE).any():
+        raise SolverFailure(f"{label}: {run.trajectory.message}", partial=partial)
+    return run
+
+
+def log_loss_gap(t_gd, log_loss_gd, t_flow, log_loss_flow) -> float:
+    """max |log L_GD(t) - log L_flow(t)| at GD's recorded times within the flow's span (the
+    flow's log-loss interpolated linearly in t)."""
+    t_gd, t_flow = np.asarray(t_gd), np.asarray(t_flow)
+    keep = t_gd <= t_flow[-1]
+    return float(np.max(np.abs(np.asarray(log_loss_gd)[keep]
+                               - np.interp(t_gd[keep], t_flow, log_loss_flow))))
+
+
 def as_dtype(array, dtype: str):
     return jnp.asarray(array, dtype=jnp.dtype(dtype))
 

@@ -16,16 +16,19 @@ closed-form limit are derived there and checked here against the runs.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
 from ..config import field
+from ..dynamics.flow import LogLossClock
 from ..dynamics.gd import run_gd
 from ..dynamics.schedules import by_label, constant
-from ..errors import ConfigError
+from ..errors import ConfigError, WnbiasWarning
 from ..losses import get_loss
 from ..measure.least_squares import (
     min_norm_solution,
@@ -34,13 +37,15 @@ from ..measure.least_squares import (
     rpgd_stable,
     wn_invariant,
     wn_limit,
+    wn_rate_exponent,
+    wn_stationary_direction,
 )
 from ..models import deep_linear
 from ..objective import make_log_loss
 from ..reparam import get_reparam
 from .base import Claim, Experiment, Outcome, Problem
 from .blocks import dtype_field
-from .common import as_dtype, check_finite, require_full_row_rank
+from .common import as_dtype, check_finite, flow_beside_gd, require_full_row_rank
 
 WN_ARMS = ("wn", "rpgd")  # x = g w/||w|| by WN-GD and by rPGD
 LIMIT_TOLERANCE = 0.01  # the simulated limit against the closed form, relative ...
@@ -101,9 +106,44 @@ def setup(config: Config) -> Problem:
     )
 
 
+def _rpgd_guard(config: Config, a, y, w0) -> list[str]:
+    """Warn before training for every rPGD run whose g (its start, or its closed-form limit)
+    is past the step guard eta g^2 ||A||^2 < 2."""
+    past = []
+    for g0, c in _grid(config):
+        g_max = max(g0, wn_limit(a, y, g0, w0, c)["abs_g"])
+        if not rpgd_stable(config.eta, g_max, a):
+            past.append(f"g0={g0:g}, c={c:g}: eta g^2 ||A||^2 = "
+                        f"{config.eta * g_max**2 * np.linalg.norm(a, 2) ** 2:.3g}")
+    if past:
+        warnings.warn(WnbiasWarning(
+            "rPGD steps past the stability guard eta g^2 ||A||^2 < 2 (it may stall there; "
+            "lower eta): " + "; ".join(past)), stacklevel=2)
+    return past
+
+
+def _record_g_v(theta) -> dict:
+    return {"g": theta["layer1"]["g"][0], "v": theta["layer1"]["v"][0]}
+
+
+def _unit_x(t, i: int) -> np.ndarray:
+    return t.final("g")[i] * t.final("v")[i] / np.linalg.norm(t.final("v")[i])
+
+
+def _rate_margin(a, t, i: int, c: float, time_scale: float) -> float:
+    """min over the record of (log f(0) - log f(t)) / (2 sigma_min^2 int min(c, g^2)): at
+    least 1 where the linear-rate bound holds."""
+    time = time_scale * (t.valid("step", i) if "step" in t.series else t.valid("t", i))
+    exponent = wn_rate_exponent(a, time, t.valid("g", i), c)
+    drop = t.valid("log_loss", i)[0] - t.valid("log_loss", i)
+    keep = exponent > 1e-3
+    return float(np.min(drop[keep] / exponent[keep])) if keep.any() else float("inf")
+
+
 def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
     a, y, w0 = (problem.extra[k] for k in ("a", "y", "w0"))
     grid = _grid(config)
+    guard = _rpgd_guard(config, a, y, w0)
     x_plus, projector = min_norm_solution(a, y), null_space_projector(a)
     rule = by_label(_radial_angular, {"radial": constant(config.eta),
                                       "angular": constant(config.eta)})
@@ -111,6 +151,27 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
                                  "grid": [list(p) for p in grid]}
     kwargs = dict(max_steps=config.max_steps, target_log_loss=config.target_log_loss,
                   batched=True, n_log=300, progress=progress)
+
+    # the WN flow shared by WN-GD and rPGD: g at rate c, v at rate 1, t = eta k
+    cs = as_dtype([c for _, c in grid], config.dtype)
+    flow = flow_beside_gd(problem.objectives["wn"], problem.initial["wn"], problem.data,
+                          LogLossClock(target_log_loss=config.target_log_loss), label="flow",
+                          partial=trajectories, rates={"layer1": {"g": cs, "v": jnp.ones_like(cs)}},
+                          record=_record_g_v, rtol=1e-9, atol=1e-11, max_steps=200_000,
+                          n_save=300)
+    ft = flow.trajectory
+    flow_x = [_unit_x(ft, i) for i in range(len(grid))]
+    metrics["flow"] = [{
+        "g0": g0, "c": c, "time": float(ft.counts["time"][i]),
+        "solver_steps": int(ft.counts["solver_steps"][i]),
+        "distance": float(np.linalg.norm(flow_x[i] - x_plus)),
+        "closed_form_distance": wn_limit(a, y, g0, w0, c)["distance"],
+        "invariant_drift": float(np.max(np.abs(
+            (inv := wn_invariant(ft.valid("g", i), ft.valid("v", i), projector, c)) / inv[0]
+            - 1))),
+        "rate_margin": _rate_margin(a, ft, i, c, 1.0),
+    } for i, (g0, c) in enumerate(grid)]
+
     for arm in WN_ARMS:
         finals, drifts = {}, {}
         # the closed form is the flow's limit: GD at eta and eta/4, extrapolated to eta -> 0
@@ -119,12 +180,10 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
             sweep = {"radial": {"lr": jnp.asarray([c * eta for _, c in grid])},
                      "angular": {"lr": jnp.full(len(grid), eta)}}
             result = run_gd(problem.objectives[arm], problem.initial[arm], problem.data, rule,
-                            rule_state=sweep, record=lambda th: {
-                                "g": th["layer1"]["g"][0], "v": th["layer1"]["v"][0]}, **kwargs)
+                            rule_state=sweep, record=_record_g_v, **kwargs)
             trajectories[label] = t = result.trajectory
             check_finite(result, f"wu-wn-least-squares ({label})", trajectories)
-            finals[label] = [t.final("g")[i] * t.final("v")[i] / np.linalg.norm(t.final("v")[i])
-                             for i in range(len(grid))]
+            finals[label] = [_unit_x(t, i) for i in range(len(grid))]
             drifts[label] = [float(np.max(np.abs(inv / inv[0] - 1))) for inv in (
                 wn_invariant(t.valid("g", i), t.valid("v", i), projector, c)
                 for i, (_, c) in enumerate(grid))]
@@ -143,6 +202,9 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
                 "abs_g_final": float(abs(t.final("g")[i])), "closed_form_abs_g": limit["abs_g"],
                 "invariant_drift": drifts[arm][i],
                 "invariant_drift_quarter_step": drifts[f"{arm}/quarter_step"][i],
+                "gap_to_flow": float(np.linalg.norm(x - flow_x[i])),
+                "gap_to_flow_quarter_step": float(np.linalg.norm(x4 - flow_x[i])),
+                "rate_margin": _rate_margin(a, t, i, c, config.eta),
                 "rpgd_stable": rpgd_stable(config.eta, float(np.max(np.abs(t.valid("g", i)))),
                                            a),
             })
@@ -158,10 +220,27 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
         "error_to_x_plus_plus_px0": float(np.linalg.norm(
             result.theta["layer1"]["w"][i, 0] - plain_gd_limit(a, y, g0 * w0))),
     } for i, g0 in enumerate(config.g0s)]
+    metrics["stationary_point"] = _stationary_point(problem, a, y, w0)
     return Outcome(metrics, trajectories, notes=[
         "The model, instance and grid are the library's reconstruction (the paper's text is "
         "not available): PAPERS.md §5.2b; the invariant and the closed-form limit are derived "
-        "there and checked against these runs."])
+        "there and checked against these runs.",
+        "Each (g0, c) runs by WN-GD and rPGD at eta and eta/4 (GD, t = eta k) and by the WN "
+        "flow (diffrax, rates c for g and 1 for w, to the same log-loss)."]
+        + ([f"rPGD runs past the step guard: {'; '.join(guard)}"] if guard else []))
+
+
+def _stationary_point(problem: Problem, a, y, w0) -> dict:
+    """The gradient at g = 0, w orthogonal to A^T y: zero, at a loss ||y||^2/2 above 0."""
+    objective = problem.objectives["wn"]
+    w = wn_stationary_direction(a, y, w0)
+    theta = {"layer1": {"g": jnp.zeros(1), "v": jnp.asarray(w)[None]}}
+    grad = jax.grad(lambda th: objective.loss(th, *problem.data))(theta)
+    return {"grad_norm": float(np.sqrt(sum(float(jnp.sum(g**2))
+                                           for g in jax.tree.leaves(grad)))),
+            "loss": float(objective.loss(theta, *problem.data)),
+            "half_y_sq": float(y @ y / 2),
+            "gradient_scale": float(np.linalg.norm(a.T @ y))}
 
 
 def _label(arm: str) -> str:
@@ -227,14 +306,59 @@ def claims(config: Config, outcome: Outcome) -> list[Claim]:
         f"{[r['g0'] for r in gd]}",
         all(r["status"] == "target" for r in gd) and worst <= 1e-6 * d,
     ))
-    unstable = [(r["g0"], r["c"]) for r in m["rpgd"] if not r["rpgd_stable"]]
+    unstable = [r for r in m["rpgd"] if not r["rpgd_stable"]]
     out.append(Claim(
         "rPGD stays within its step guard eta g^2 ||A||^2 < 2",
         "past it rPGD stalls (PAPERS.md §5.2b)",
-        "every run within the guard" if not unstable else f"past the guard: {unstable}",
+        "every run within the guard" if not unstable else "past the guard: " + ", ".join(
+            f"g0={r['g0']:g}, c={r['c']:g} ({r['status']}"
+            + (", stalled for this reason)" if r["status"] != "target" else ")")
+            for r in unstable),
         not unstable,
     ))
+    out += _flow_claims(config, m)
     return out
+
+
+RATE_SLACK = 0.99  # GD's discrete steps against the flow's rate bound
+
+
+def _flow_claims(config: Config, m: dict) -> list[Claim]:
+    d, flow = m["min_norm"], m["flow"]
+    errors = [abs(r["distance"] - r["closed_form_distance"])
+              / (LIMIT_TOLERANCE * r["closed_form_distance"] + ABSOLUTE_FLOOR * d) for r in flow]
+    margins = {_label(arm): min(r["rate_margin"] for r in m[arm]) for arm in WN_ARMS}
+    flow_margin = min(r["rate_margin"] for r in flow)
+    gaps = [(r["gap_to_flow"], r["gap_to_flow_quarter_step"]) for arm in WN_ARMS for r in m[arm]]
+    closer = all(q <= g / 2 or g < 1e-9 * d for g, q in gaps)
+    stationary = m["stationary_point"]
+    return [
+        Claim("The WN flow's limit matches the closed form",
+              "WN-GD and rPGD share one limiting flow (the reviews); its limit solves "
+              "S (1 - p0^2 e^-(S - g0^2)/c) = ||x+||^2",
+              f"diffrax flow to log-loss {config.target_log_loss:g}: largest error / allowed "
+              f"(1% or {ABSOLUTE_FLOOR:g} ||x+||) = {max(errors):.2f} over {len(flow)} runs; "
+              f"invariant drift along the flow {max(r['invariant_drift'] for r in flow):.1e}",
+              max(errors) <= 1 and max(r["invariant_drift"] for r in flow) <= 1e-6),
+        Claim("GD approaches the WN flow as the step shrinks",
+              "the flow is the small-step limit of both WN-GD and rPGD",
+              f"max ||x_GD - x_flow|| / ||x+||: {max(g for g, _ in gaps) / d:.1e} at eta = "
+              f"{config.eta:g}, {max(q for _, q in gaps) / d:.1e} at eta/4"
+              + ("" if closer else " (some gap did not halve)"), closer),
+        Claim("The loss converges linearly, at least at Wu et al.'s rate",
+              "log f(t) <= log f(0) - 2 sigma_min(A)^2 int_0^t min(c, g^2) ds (derived, "
+              "PAPERS.md §5.2b)",
+              "min over every run and time of the measured decrease / the bound: flow "
+              f"{flow_margin:.3f}, " + ", ".join(f"{k} {v:.3f}" for k, v in margins.items()),
+              flow_margin >= 1 - 1e-6 and min(margins.values()) >= RATE_SLACK),
+        Claim("g = 0 with w orthogonal to A^T y is a stationary point, not a minimum",
+              "the reparameterization adds stationary points that are not global minima",
+              f"||grad|| there = {stationary['grad_norm']:.1e} (||A^T y|| = "
+              f"{stationary['gradient_scale']:.3g}) at loss {stationary['loss']:.4g} = "
+              f"||y||^2/2 = {stationary['half_y_sq']:.4g}",
+              stationary["grad_norm"] <= 1e-12 * stationary["gradient_scale"]
+              and stationary["loss"] > 0),
+    ]
 
 
 def figures(config: Config, outcome: Outcome) -> dict:
@@ -258,15 +382,20 @@ def figures(config: Config, outcome: Outcome) -> dict:
     axes[0].set_xlabel("g0 (gray: ||x+||)")
     axes[0].set_ylabel("||x_inf - x+|| (black dots: closed form)")
     axes[0].set_title("distance to the min-norm solution")
+    flow = [r["distance"] for r in m["flow"]]
+    axes[0].loglog([r["g0"] for r in m["flow"]], np.maximum(flow, 1e-16), "k+", ms=6,
+                   label="WN flow (diffrax)")
     axes[0].legend(fontsize=6)
-    t = outcome.trajectories["wn"]
+    t, ft = outcome.trajectories["wn"], outcome.trajectories["flow"]
     for i, (g0, c) in enumerate(m["grid"]):
         if c == min(config.cs):
-            axes[1].semilogy(t.valid("step", i), np.exp(t.valid("log_loss", i)),
+            axes[1].semilogy(config.eta * t.valid("step", i), np.exp(t.valid("log_loss", i)),
                              label=f"g0 = {g0:g}")
-    axes[1].set_xlabel("GD step")
+            axes[1].semilogy(ft.valid("t", i), np.exp(ft.valid("log_loss", i)), "--",
+                             color="k", lw=0.8)
+    axes[1].set_xlabel("t = eta k")
     axes[1].set_ylabel("||Ax - y||^2 / 2")
-    axes[1].set_title(f"WN-GD loss, c = {min(config.cs):g} (linear convergence)")
+    axes[1].set_title(f"WN-GD loss, c = {min(config.cs):g}; dashed: the flow")
     axes[1].legend(fontsize=7)
     drift = [[r["invariant_drift"] for r in m[arm]] for arm in WN_ARMS]
     axes[2].bar(np.arange(len(m["grid"])) - 0.2, drift[0], 0.4, label="WN-GD")
@@ -291,5 +420,6 @@ EXPERIMENT = Experiment(
     run=run,
     claims=claims,
     figures=figures,
-    presets={"smoke": {"g0s": "0.1,10", "cs": "0.1,1", "max_steps": "60000"}},
+    presets={"smoke": {"g0s": "0.1,10", "cs": "0.1,1", "max_steps": "150000"}},
+    version=2,
 )

@@ -12,6 +12,11 @@ in ker A only shrinks:
   ||x_inf - x+|| = sqrt(S) p0 exp(-(S - g0^2)/(2c)): exponentially small in (D^2 - g0^2)/c when
   |g0| < D, about sqrt(g0^2 - D^2) when |g0| > D;
 - plain GD on x from x0 ends at x+ + P x0;
+- rate (derived): df/dt = -c <w, grad f>^2 - g^2 ||(I - w w^T) grad f||^2
+  <= -min(c, g^2) ||A^T r||^2 <= -2 sigma_min(A)^2 min(c, g^2) f, so
+  log f(t) - log f(0) <= -2 sigma_min(A)^2 int_0^t min(c, g(s)^2) ds: linear convergence while g
+  stays away from 0;
+- g = 0 with w orthogonal to A^T y is a stationary point that is not a minimum (f = ||y||^2/2);
 - rPGD is stable for roughly eta g^2 ||A||_2^2 < 2.
 """
 
@@ -74,6 +79,23 @@ def wn_limit(a: np.ndarray, y: np.ndarray, g0: float, w0: np.ndarray, c: float) 
     distance = np.sqrt(s) * p0 * np.exp(-(s - g0**2) / (2 * c))
     return {"S": s, "abs_g": float(np.sqrt(s)), "distance": float(distance),
             "p0": p0, "min_norm": float(np.sqrt(d2))}
+
+
+def wn_rate_exponent(a: np.ndarray, t: np.ndarray, g: np.ndarray, c: float) -> np.ndarray:
+    """2 sigma_min(A)^2 int_0^t min(c, g(s)^2) ds at each recorded time (trapezoid on the
+    record): the WN flow's guaranteed decrease of log f by time t."""
+    sigma = np.linalg.svd(a, compute_uv=False)[-1]
+    rate = np.minimum(c, np.asarray(g) ** 2)
+    steps = np.diff(np.asarray(t)) * (rate[1:] + rate[:-1]) / 2
+    return 2 * sigma**2 * np.concatenate([[0.0], np.cumsum(steps)])
+
+
+def wn_stationary_direction(a: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The unit part of ``w`` orthogonal to A^T y: with g = 0 it is a stationary point of
+    x = g w that is not a minimum (grad_g = -<w, A^T y> = 0 and grad_w = 0, f = ||y||^2/2)."""
+    b = a.T @ y
+    w = np.asarray(w) - (np.asarray(w) @ b) / (b @ b) * b
+    return w / np.linalg.norm(w)
 
 
 def rpgd_stable(eta: float, g: float, a: np.ndarray) -> bool:
