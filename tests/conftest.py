@@ -20,3 +20,10 @@ def smoke_run(tmp_path_factory):
         return cache[name]
 
     return get
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that use ``smoke_run`` share one xdist worker, so its session cache is shared."""
+    for item in items:
+        if "smoke_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("smoke"))

@@ -337,7 +337,7 @@ def _flow_claims(config: Config, m: dict) -> list[Claim]:
               "WN-GD and rPGD share one limiting flow (the reviews); its limit solves "
               "S (1 - p0^2 e^-(S - g0^2)/c) = ||x+||^2",
               f"diffrax flow to log-loss {config.target_log_loss:g}: largest error / allowed "
-              f"(1% or {ABSOLUTE_FLOOR:g} ||x+||) = {max(errors):.2f} over {len(flow)} runs; "
+              f"(1% or {ABSOLUTE_FLOOR:g} ||x+||) = {max(errors):.2g} over {len(flow)} runs; "
               f"invariant drift along the flow {max(r['invariant_drift'] for r in flow):.1e}",
               max(errors) <= 1 and max(r["invariant_drift"] for r in flow) <= 1e-6),
         Claim("GD approaches the WN flow as the step shrinks",
