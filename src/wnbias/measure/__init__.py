@@ -3,10 +3,31 @@
 - ``neurons.py``, ``margin.py``, ``rates.py``, ``separability.py``: the EWN paper's measures;
 - ``linear_networks.py``: Min et al.'s imbalance, bounds and min-norm map;
 - ``least_squares.py``: Wu et al.'s invariant, closed-form limit and rate;
+- ``sparse_recovery.py``: Chou et al.'s references for diagonal linear networks: basis pursuit
+  by an exact LP, the plain flow's limit (Woodworth et al.'s hyperbolic entropy, any depth), the
+  single-measurement paths, the invariants and the recovery measures;
 - ``exact_flows.py``: the exact flow of a lambda-balanced two-layer linear network
   (:func:`lambda_balanced_flow`), a reference for the engine's flow.
 """
 
 from .exact_flows import lambda_balanced_flow, random_lambda_balanced
+from .sparse_recovery import (
+    depth_l_limit,
+    depth_l_single_measurement_path,
+    l1_gap,
+    make_instance,
+    min_l1_interpolant,
+    min_l2_interpolant,
+    plain_depth2_invariant,
+    polar_pair_invariant,
+    recovery_error,
+    support_recovery,
+    woodworth_limit,
+)
 
-__all__ = ["lambda_balanced_flow", "random_lambda_balanced"]
+__all__ = [
+    "depth_l_limit", "depth_l_single_measurement_path", "l1_gap", "lambda_balanced_flow",
+    "make_instance", "min_l1_interpolant", "min_l2_interpolant", "plain_depth2_invariant",
+    "polar_pair_invariant", "random_lambda_balanced", "recovery_error", "support_recovery",
+    "woodworth_limit",
+]

@@ -6,14 +6,18 @@
 - ``linear.py``: :func:`coordinate_linear` (one neuron per coordinate), :func:`deep_linear`
   and :func:`matrix_factorization` (Min et al.'s U V^T / sqrt(m h)).
 
-Planned, one file each: diagonal linear networks (``diagonal.py``, the pairs ``(u_i, v_i)`` of
-Chou, Rauhut & Ward, for the ``polar`` parameterization) and a small CNN (``cnn.py``, whose
-filters ``(in_ch, k, k)`` are neurons, as ``reparam`` already allows).
+- ``diagonal.py``: diagonal linear networks x = u^L - v^L or u * v (:func:`diagonal_linear`), in
+  the per-pair layout (for the ``polar`` parameterization) or the per-vector one.
+
+Planned: a small CNN (``cnn.py``, whose filters ``(in_ch, k, k)`` are neurons, as ``reparam``
+already allows).
 """
 
+from .diagonal import alpha_init, diagonal_linear, diagonal_vector
 from .linear import coordinate_linear, deep_linear, matrix_factorization
 from .mlp import mlp
 from .model import ACTIVATION_DEGREE, ACTIVATIONS, Model
 
-__all__ = ["ACTIVATIONS", "ACTIVATION_DEGREE", "Model", "coordinate_linear", "deep_linear",
+__all__ = ["ACTIVATIONS", "ACTIVATION_DEGREE", "Model", "alpha_init", "coordinate_linear",
+           "deep_linear", "diagonal_linear", "diagonal_vector",
            "matrix_factorization", "mlp"]
