@@ -16,6 +16,7 @@ from .dynamics.schedules import (  # noqa: E402
     backtracking,
     by_label,
     constant,
+    constant_by_label,
     loss_adaptive,
     relative_rate_cap,
 )
@@ -46,7 +47,8 @@ from .reparam import (  # noqa: E402
 __all__ = [
     "LOSSES", "LogLossClock", "Loss", "Model", "Normalized", "Objective", "Plain", "Polar",
     "ProjectedWN", "REPARAMS", "ExponentialWN", "Run", "StandardWN", "Status", "StepRule",
-    "TimeClock", "Trajectory", "backtracking", "by_label", "constant", "coordinate_linear",
+    "TimeClock", "Trajectory", "backtracking", "by_label", "constant", "constant_by_label",
+    "coordinate_linear",
     "decode", "deep_linear", "encode", "from_terms", "get_loss", "get_reparam",
     "load_initial_parameters", "log_softplus", "log_spaced_steps", "loss_adaptive",
     "make_log_loss", "matrix_factorization", "mlp", "relative_rate_cap", "retract", "run_flow",

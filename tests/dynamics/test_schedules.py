@@ -9,7 +9,7 @@ from wnbias import backtracking, constant, encode, get_loss, get_reparam, loss_a
 from wnbias.data.synthetic import xor_points
 from wnbias.dynamics import gd
 from wnbias.dynamics.gd import run_gd
-from wnbias.dynamics.schedules import by_label, relative_rate_cap
+from wnbias.dynamics.schedules import by_label, constant_by_label, relative_rate_cap
 from wnbias.objective import make_log_loss
 
 RULES = {
@@ -98,3 +98,17 @@ def test_backtracking_needs_one_learning_rate():
     rule = backtracking(by_label(lambda p: {"t": "x"}, {"x": constant(1.0)}), lr_limit=1.0)
     with pytest.raises(ValueError, match="one learning rate 'lr'"):
         rule.init({"t": jnp.zeros(1)})
+
+
+def test_constant_by_label_scales_each_label_and_backtracks_as_one_rate():
+    labels = {"r": "radial", "phi": "angular"}
+    rule = constant_by_label(0.5, lambda params: labels, {"radial": 1.0, "angular": 1e-3})
+    params = {"r": jnp.ones(2), "phi": jnp.ones(2)}
+    grad = {"r": jnp.asarray([1.0, 2.0]), "phi": jnp.asarray([4.0, -2.0])}
+    log_loss = jnp.log(jnp.asarray(3.0))  # L = 3: the step is -lr ratio L grad(log L)
+    steps, _ = rule.update(grad, rule.init(params), params, log_loss)
+    np.testing.assert_allclose(steps["r"], -0.5 * 3.0 * np.array([1.0, 2.0]))
+    np.testing.assert_allclose(steps["phi"], -0.5e-3 * 3.0 * np.array([4.0, -2.0]))
+    wrapped = backtracking(rule, lr_limit=10.0, grow=2.0, shrink=4.0)
+    state = wrapped.feedback(wrapped.init(params), jnp.asarray(False), log_loss)
+    assert float(state["lr"]) == 0.125 and float(state["ratio"]["angular"]) == 1e-3

@@ -67,6 +67,28 @@ def constant(lr: float) -> StepRule:
     return StepRule(init=lambda params: {"lr": _f64(lr)}, update=_constant_update)
 
 
+@cache
+def _ratio_update(labels: Callable) -> Callable:
+    def update(grad, state, params, log_loss):
+        rate = state["lr"] * jnp.exp(log_loss.astype(jnp.float64))
+        steps = jax.tree.map(lambda g, tag: -(rate * state["ratio"][tag]).astype(g.dtype) * g,
+                             grad, labels(params))
+        return steps, state
+
+    return update
+
+
+def constant_by_label(lr: float, labels: Callable[[Any], Any],
+                      ratios: Mapping[str, float]) -> StepRule:
+    """GD on L with one rate lr times a fixed ratio per label, eta_leaf = lr * ratios[label]
+    (``labels(params)`` maps every leaf to a label): Chou et al.'s radial and angular rates
+    eta_r = lr, eta_theta = lr / rho. Unlike :func:`by_label` it has one ``lr``, so
+    :func:`backtracking` can wrap it and keep the ratios. State: ``lr``, ``ratio`` (a dict)."""
+    return StepRule(
+        init=lambda params: {"lr": _f64(lr), "ratio": {k: _f64(v) for k, v in ratios.items()}},
+        update=_ratio_update(labels))
+
+
 def _current_update(grad, state, params, log_loss):
     return _scaled(grad, state["lr"] * jnp.exp((1.0 - state["power"])
                                                * log_loss.astype(jnp.float64))), state
