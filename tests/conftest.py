@@ -1,3 +1,6 @@
+import fcntl
+import os
+
 import pytest
 
 import wnbias  # noqa: F401  (enables float64 before any test builds arrays)
@@ -10,20 +13,20 @@ def smoke_run(tmp_path_factory):
     from wnbias import store
     from wnbias.runner import run_experiment
 
-    root = tmp_path_factory.mktemp("smoke")
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run_id:  # xdist workers share one root: a smoke run is computed once, then reused
+        root = tmp_path_factory.getbasetemp().parent / f"smoke-{run_id}"
+        root.mkdir(exist_ok=True)
+    else:
+        root = tmp_path_factory.mktemp("smoke")
     cache = {}
 
     def get(name):
         if name not in cache:
-            record = run_experiment(name, preset="smoke", root=root)
+            with open(root / f"{name}.lock", "w") as lock:  # the other worker waits, reuses
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                record = run_experiment(name, preset="smoke", root=root)
             cache[name] = (record, store.read_outcome(record.run_dir)[0])
         return cache[name]
 
     return get
-
-
-def pytest_collection_modifyitems(items):
-    """Tests that use ``smoke_run`` share one xdist worker, so its session cache is shared."""
-    for item in items:
-        if "smoke_run" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("smoke"))

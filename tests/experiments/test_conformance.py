@@ -15,7 +15,7 @@ from wnbias.runner import report_run, run_experiment
 def test_smoke_preset_round_trips_through_the_store(name, smoke_run):
     assert "smoke" in EXPERIMENTS[name].presets
     record, _ = smoke_run(name)
-    assert not record.reused and record.figures
+    assert record.figures  # computed here, or by the other xdist worker and reused
     claims = record.summary["claims"]
     assert claims
     for claim in claims:
