@@ -350,11 +350,14 @@ def _depth2_claims(config: Config, m: dict, norm: float) -> list[Claim]:
     drifts = {arm: max(d for r in m[f"{arm}/L2"] for d in r["invariant_drift"])
               for arm in ("plain", "polar")}
     out.append(Claim(
-        "L = 2: the flows' invariants hold along GD up to the step",
+        "L = 2: the flows' invariants hold along " + (
+            "GD up to the step" if config.integrator == "gd" else "the flow"),
         "u_i v_i (plain flow) and r_i^2 + rho log|sin 2 phi_i| (polar flow) are conserved",
         f"max drift relative to the size of the terms over every run: u v "
         f"{drifts['plain']:.2g}, polar "
-        f"{drifts['polar']:.2g} (GD steps capped at {config.max_relative_step:g})",
+        f"{drifts['polar']:.2g}" + (f" (GD steps capped at {config.max_relative_step:g})"
+                                    if config.integrator == "gd" else
+                                    f" (flow rtol {config.flow.rtol:g})"),
         max(drifts.values()) <= 0.1))
     return out
 
@@ -389,10 +392,11 @@ def figures(config: Config, outcome: Outcome) -> dict:
             j = next(i for i, r in enumerate(m[f"{arm}/L2"])
                      if r["alpha"] == alpha and r["rho"] == rho)
             t = outcome.trajectories[f"{arm}/L2/seed0"]
-            axes[2].semilogy(t.valid("step", j), np.exp(t.valid("log_loss", j)), color=color,
+            clock = "step" if "step" in t.series else "t"  # GD steps, or the flow's time
+            axes[2].semilogy(t.valid(clock, j), np.exp(t.valid("log_loss", j)), color=color,
                              label="plain GD" if arm == "plain" else f"polar rho = {rho:g}")
         axes[2].set_xscale("symlog", linthresh=10)
-        axes[2].set_xlabel("GD iteration")
+        axes[2].set_xlabel("GD iteration" if config.integrator == "gd" else "flow time t")
         axes[2].set_ylabel("loss")
         axes[2].set_title(f"L = 2, alpha = {alpha:g}, instance 0")
         axes[2].legend(fontsize=7)
