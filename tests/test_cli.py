@@ -96,13 +96,16 @@ def test_unfinished_run_is_not_trusted(tmp_path, capsys):
     assert json.loads((out / "summary.json").read_text())["claims"]
 
 
-def test_nonfinite_loss_exit_2_and_keeps_trajectory(tmp_path, capsys):
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_nonfinite_loss_exit_2_and_keeps_trajectory(tmp_path, capsys, dtype):
     out = tmp_path / "nan"
-    argv = ["run", "ewn-simple-traj", "--out", str(out), "--set", "gd.ewn.lr=1e38", "--set",
-            "gd.backtrack=false", "--set", "dtype=float32", "--quiet"]
+    lr = "1e38" if dtype == "float32" else "1e300"
+    argv = ["run", "ewn-simple-traj", "--out", str(out), "--set", f"gd.ewn.lr={lr}", "--set",
+            "gd.backtrack=false", "--set", f"dtype={dtype}", "--quiet"]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "non-finite" in err and "lower the learning rate" in err and err.count("\n") == 1
+    assert ("or use float64" in err) == (dtype == "float32")  # no advice to use what it uses
     assert (out / "trajectory.npz").exists() and (out / "failure.json").exists()
     assert not (out / "summary.json").exists()
     assert np.load(out / "trajectory.npz")["ewn::length"][0] >= 1

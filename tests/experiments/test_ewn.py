@@ -148,6 +148,20 @@ def test_conv_rate_non_separable_is_reported():
     assert not any(k.startswith("flow_") for k in result.metrics)
 
 
+def test_conv_rate_spread_of_a_zero_loss_fails_its_claim_with_the_reason():
+    """A huge lr can underflow a final loss to 0: the spread claim fails and says why (it used
+    to end in ZeroDivisionError after all the compute)."""
+    from wnbias.experiments import ewn_conv_rate
+
+    config = resolve(ewn_conv_rate.Config, {"depths": "1,2", "parameterizations": "ewn,plain"})
+    gd_final = {"ewn/depth1": 0.0, "ewn/depth2": 1e-3, "plain/depth1": 0.1,
+                "plain/depth2": 1e-3}
+    claims = ewn_conv_rate._claims(config, False, gd_final, {})
+    (spread,) = [c for c in claims if "spread" in c.name]
+    assert not spread.holds and "EWN undefined (a final loss is 0" in spread.measured
+    assert "unnormalized x100.0" in spread.measured
+
+
 @pytest.mark.parametrize(
     ("experiment", "overrides", "message"),
     [

@@ -101,10 +101,11 @@ def check_finite(run: Run, label: str, partial: dict[str, Trajectory]) -> None:
     bad = np.flatnonzero(np.asarray(t.status) == Status.NONFINITE)
     if bad.size:
         seed = int(bad[0])
+        wider = "" if np.asarray(t.series["log_loss"]).dtype == np.float64 else " or use float64"
         raise NonFiniteLossError(
             f"{label}: the loss became non-finite after step {int(t.counts['steps'][seed])} "
             f"(seed index {seed}, last log-loss {float(run.log_loss[seed]):.4g}); "
-            "lower the learning rate (lr / lr_limit) or use float64",
+            f"lower the learning rate (lr / lr_limit){wider}",
             partial=partial,
         )
 

@@ -225,9 +225,17 @@ def figures(config: Config, outcome: Outcome) -> dict:
     return out
 
 
-def _spread(gd_final, name, depths) -> float:
-    values = [gd_final[f"{name}/depth{d}"] for d in depths]
-    return max(values) / min(values)
+def _spread(gd_final, name, depths) -> float | None:
+    """max/min final loss over depths; None when a final loss is 0 or not finite (a huge lr
+    can underflow it), so the ratio is undefined."""
+    values = np.asarray([gd_final[f"{name}/depth{d}"] for d in depths], dtype=float)
+    if not (np.all(np.isfinite(values)) and np.all(values > 0)):
+        return None
+    return float(values.max() / values.min())
+
+
+def _times(spread: float | None) -> str:
+    return "undefined (a final loss is 0 or not finite)" if spread is None else f"x{spread:.1f}"
 
 
 def _claims(config, separable, gd_final, fits) -> list[Claim]:
@@ -241,10 +249,10 @@ def _claims(config, separable, gd_final, fits) -> list[Claim]:
             f"{config.epochs}): EWN's loss curves nearly coincide across depth, the "
             "unnormalized ones spread widely",
             "loss(depth 1)/loss(depth 4): EWN 0.0087/0.0044 (x2), unnormalized 0.146/0.0021 (x70)",
-            f"max/min final loss over depths {list(depths)}: EWN x{ewn:.1f}, unnormalized "
-            f"x{plain:.1f}" + (f", SWN x{_spread(gd_final, 'swn', depths):.1f}"
-                               if "swn" in config.parameterizations else ""),
-            ewn <= 3 and plain >= 10,
+            f"max/min final loss over depths {list(depths)}: EWN {_times(ewn)}, unnormalized "
+            f"{_times(plain)}" + (f", SWN {_times(_spread(gd_final, 'swn', depths))}"
+                                  if "swn" in config.parameterizations else ""),
+            ewn is not None and plain is not None and ewn <= 3 and plain >= 10,
         ))
     if not separable:
         claims.append(Claim(
