@@ -172,6 +172,7 @@ def test_conv_rate_spread_of_a_zero_loss_fails_its_claim_with_the_reason():
         ("ewn-lin-sep", {"scatter_log_losses": "100"}, "must lie in"),
         ("ewn-lin-sep", {"dominance_threshold": "2"}, "must be <= 1"),
         ("ewn-simple-traj", {"target_log_loss": "5"}, "must be below every init"),
+        ("ewn-simple-traj", {"point": "2,1,1"}, "inits of 2 coordinates but point has 3"),
         ("ewn-simple-traj", {"point": "0,0"}, "must be non-zero"),
         ("ewn-xor", {"width": "3"}, "must be even"),
         ("ewn-xor", {"n_seeds": "100000000"}, "too many"),

@@ -62,8 +62,13 @@ def parse_inits(text: str, dim: int) -> np.ndarray:
         rows = [[float(v) for v in part.split(",")] for part in text.split(";") if part.strip()]
     except ValueError:
         raise ConfigError(f"inits={text!r} must be ';'-separated tuples of numbers") from None
-    if not rows or any(len(r) != dim for r in rows):
-        raise ConfigError(f"inits={text!r}: every init needs {dim} coordinates (as point)")
+    if not rows:
+        raise ConfigError(f"inits={text!r}: give at least one init")
+    if any(len(r) != dim for r in rows):  # either side may be the wrong one: name both
+        sizes = sorted({len(r) for r in rows})
+        raise ConfigError(f"inits={text!r} has inits of {'/'.join(map(str, sizes))} "
+                          f"coordinates but point has {dim}: give point and every init the "
+                          "same dimension")
     inits = np.array(rows)
     if np.any(inits == 0) or not np.all(np.isfinite(inits)):
         raise ConfigError(f"inits={text!r}: coordinates must be finite and non-zero")
