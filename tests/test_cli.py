@@ -43,6 +43,10 @@ def test_list(capsys):
         (["run", "ewn-lin-sep", "--set", "gd.schedule=fast"], "allowed: authors, paper"),
         (["run", "ewn-xor", "--set", "init_from=/nonexistent/w.npz"], "no such file"),
         (["reproduce", "ewn-xor", "nope"], "unknown experiment 'nope'"),
+        (["run", "ewn-xor", "--set", "seed=100000000000000000000000"],
+         "seed=100000000000000000000000 is out of range: integer keys lie within"),
+        (["run", "min-width-bias", "--set", "max_steps=1000000000000000000000"],
+         "max_steps=1000000000000000000000 is out of range"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):

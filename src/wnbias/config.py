@@ -27,6 +27,11 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
+# Every integer key (seeds, sizes, step budgets) fits a C int: seeds feed NumPy's RandomState
+# (< 2^32, with offsets added) and budgets JAX's int32 counters.
+INT_LIMIT = 2**31 - 1
+
+
 def field(default, *, positive=False, nonnegative=False, choices=None, distinct=False, doc=""):
     """A config field with its constraints and a one-line description.
 
@@ -98,6 +103,9 @@ def _check(key: str, value, f: dataclasses.Field) -> None:
             raise ConfigError(f"{key}={','.join(map(str, value))} repeats a value")
     values = value if isinstance(value, tuple) else (value,)
     for v in values:
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > INT_LIMIT:
+            raise ConfigError(f"{key}={v} is out of range: integer keys lie within "
+                              f"+-{INT_LIMIT} (2^31 - 1)")
         if isinstance(v, float) and not math.isfinite(v):
             raise ConfigError(f"{key}={v} must be finite")
         if meta.get("positive") and not v > 0:
