@@ -11,6 +11,7 @@ import pytest
 from wnbias.config import resolve
 from wnbias.errors import WnbiasWarning
 from wnbias.experiments import wu_wn_least_squares
+from wnbias.measure.least_squares import wn_limit
 
 LINEAR = ("min-imbalance-width", "min-imbalance-rate", "min-width-bias", "wu-wn-least-squares")
 
@@ -30,14 +31,16 @@ def test_rpgd_guard_warns_before_training():
     config = resolve(wu_wn_least_squares.Config, {"eta": "0.05", "g0s": "0.1,10"})
     problem = wu_wn_least_squares.setup(config)
     a, y, w0 = (problem.extra[k] for k in ("a", "y", "w0"))
+    limits = [wn_limit(a, y, g0, w0, c) for g0, c in wu_wn_least_squares._grid(config)]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        past = wu_wn_least_squares._rpgd_guard(config, a, y, w0)
+        past = wu_wn_least_squares._rpgd_guard(config, a, limits)
     assert past and all("g0=10" in p for p in past)
     assert any(issubclass(w.category, WnbiasWarning) and "eta g^2 ||A||^2" in str(w.message)
                for w in caught)
     quiet = resolve(wu_wn_least_squares.Config, {})
-    assert not wu_wn_least_squares._rpgd_guard(quiet, a, y, w0)
+    limits = [wn_limit(a, y, g0, w0, c) for g0, c in wu_wn_least_squares._grid(quiet)]
+    assert not wu_wn_least_squares._rpgd_guard(quiet, a, limits)
     assert np.isfinite(a).all()
 
 

@@ -141,7 +141,7 @@ def _rule(config: Config, arm: str, n_runs: int, rhos) -> tuple:
     labels = LABELS[arm]
     inner = constant_by_label(1.0, lambda params: labels, {"radial": 1.0, "angular": 1.0})
     rule = relative_rate_cap(backtracking(inner, **grow), config.max_relative_step)
-    state = jax.vmap(rule.init)(jnp.zeros(n_runs))
+    state = jax.tree.map(lambda v: jnp.full(n_runs, v), rule.init(None))  # one per run
     state["inner"]["ratio"]["angular"] = jnp.asarray([1.0 / r for r in rhos])
     return rule, state
 

@@ -37,6 +37,12 @@ def flow_beside_gd(objective, theta0, data, clock, *, label: str,
     ``label``. Raises :class:`SolverFailure` (keeping ``partial``) if a seed's solve failed."""
     run = run_flow(objective, theta0, data, clock, batched=True, record=record, n_save=n_save,
                    **options)
+    return _solved(run, label, partial)
+
+
+def _solved(run: Run, label: str, partial: dict[str, Trajectory]) -> Run:
+    """``run`` with its trajectory added to ``partial``; :class:`SolverFailure` (keeping
+    ``partial``) if any seed's solve failed."""
     partial[label] = run.trajectory
     if (np.asarray(run.trajectory.status) == Status.SOLVER_FAILURE).any():
         raise SolverFailure(f"{label}: {run.trajectory.message}", partial=partial)
@@ -131,7 +137,4 @@ def train(
     run = run_flow(objective, jax.tree.map(lambda a: a[0], theta0), data,
                    clock=LogLossClock(target_log_loss=target_log_loss), record=record,
                    n_save=n_log, progress=progress, **(flow or {}))
-    partial[label] = run.trajectory
-    if run.trajectory.status[0] == Status.SOLVER_FAILURE:
-        raise SolverFailure(f"{label}: {run.trajectory.message}", partial=partial)
-    return run
+    return _solved(run, label, partial)

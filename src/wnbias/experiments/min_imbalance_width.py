@@ -139,12 +139,12 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
                               label=f"flow/{key}",
                               partial=trajectories, record=record, rtol=1e-9, atol=1e-12)
         ft = flow.trajectory
-        gd_bounds = _against_bounds(config.eta * t.valid("step"), t.valid("log_loss"),
-                                    t.valid("grad_sq"), t.valid("proposition1"), bound)
+        gd_time = config.eta * t.valid("step")
+        gd_bounds = _against_bounds(gd_time, t.valid("log_loss"), t.valid("grad_sq"),
+                                    t.valid("proposition1"), bound)
         flow_bounds = _against_bounds(ft.valid("t"), ft.valid("log_loss"), ft.valid("grad_sq"),
                                       ft.valid("proposition1"), bound, FLOW_RESOLVED)
         until = min(gd_bounds["resolved_until"], flow_bounds["resolved_until"])
-        gd_time = config.eta * t.valid("step")
         eig = np.sort(np.linalg.eigvalsh(imbalance(u, v, row_space(x))))[::-1] / (config.m * h)
         metrics[key] = {
             "width": h, **{k: bound[k] / (config.m * h) for k in

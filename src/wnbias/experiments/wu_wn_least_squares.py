@@ -106,12 +106,12 @@ def setup(config: Config) -> Problem:
     )
 
 
-def _rpgd_guard(config: Config, a, y, w0) -> list[str]:
-    """Warn before training for every rPGD run whose g (its start, or its closed-form limit)
-    is past the step guard eta g^2 ||A||^2 < 2."""
+def _rpgd_guard(config: Config, a, limits: list[dict]) -> list[str]:
+    """Warn before training for every rPGD run whose g (its start, or its closed-form limit in
+    ``limits``, one per grid point) is past the step guard eta g^2 ||A||^2 < 2."""
     past = []
-    for g0, c in _grid(config):
-        g_max = max(g0, wn_limit(a, y, g0, w0, c)["abs_g"])
+    for (g0, c), limit in zip(_grid(config), limits, strict=True):
+        g_max = max(g0, limit["abs_g"])
         if not rpgd_stable(config.eta, g_max, a):
             past.append(f"g0={g0:g}, c={c:g}: eta g^2 ||A||^2 = "
                         f"{config.eta * g_max**2 * np.linalg.norm(a, 2) ** 2:.3g}")
@@ -143,7 +143,8 @@ def _rate_margin(a, t, i: int, c: float, time_scale: float) -> float:
 def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
     a, y, w0 = (problem.extra[k] for k in ("a", "y", "w0"))
     grid = _grid(config)
-    guard = _rpgd_guard(config, a, y, w0)
+    limits = [wn_limit(a, y, g0, w0, c) for g0, c in grid]  # the flow's, in closed form
+    guard = _rpgd_guard(config, a, limits)
     x_plus, projector = min_norm_solution(a, y), null_space_projector(a)
     rule = by_label(_radial_angular, {"radial": constant(config.eta),
                                       "angular": constant(config.eta)})
@@ -165,7 +166,7 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
         "g0": g0, "c": c, "time": float(ft.counts["time"][i]),
         "solver_steps": int(ft.counts["solver_steps"][i]),
         "distance": float(np.linalg.norm(flow_x[i] - x_plus)),
-        "closed_form_distance": wn_limit(a, y, g0, w0, c)["distance"],
+        "closed_form_distance": limits[i]["distance"],
         "invariant_drift": float(np.max(np.abs(
             (inv := wn_invariant(ft.valid("g", i), ft.valid("v", i), projector, c)) / inv[0]
             - 1))),
@@ -189,8 +190,7 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
                 for i, (_, c) in enumerate(grid))]
         t, quarter = trajectories[arm], trajectories[f"{arm}/quarter_step"]
         runs = []
-        for i, (g0, c) in enumerate(grid):
-            limit = wn_limit(a, y, g0, w0, c)
+        for i, ((g0, c), limit) in enumerate(zip(grid, limits, strict=True)):
             x, x4 = finals[arm][i], finals[f"{arm}/quarter_step"][i]
             runs.append({
                 "g0": g0, "c": c, "status": t.status_names()[i],
