@@ -196,7 +196,13 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
                         row.setdefault("gap_to_flow_limit", []).append(
                             float(np.linalg.norm(xs[j] - limit) / inst["x_star_norm"]))
             metrics[key] = rows
+    finished = ", ".join(
+        f"{key} {sum(x == 'target' for r in rows for x in r['status'])}/"
+        f"{sum(len(r['status']) for r in rows)}"
+        for key, rows in metrics.items() if key != "instances")
     return Outcome(metrics, trajectories, notes=[
+        f"Runs that reached the target loss (the others are judged where their budget left "
+        f"them): {finished}.",
         "The model is the library's reconstruction (the paper's text is not available): "
         "polar WN per coordinate pair, PAPERS.md §2.6 (b); the per-vector reading (a) is the "
         "negative control. Instance M = 20, N = 50, s = 3 and the grids are the library's.",
