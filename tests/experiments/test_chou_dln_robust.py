@@ -15,6 +15,7 @@ EXPECTED_TO_HOLD = (
     "collapse",
     "negative control",
     "invariants hold",
+    "at every sparsity level",
 )
 
 
@@ -26,10 +27,14 @@ def test_smoke_claims(smoke_run):
         assert claim["holds"], claim
     plain, polar = outcome.metrics["plain/L2"], outcome.metrics["polar/L2"]
     assert all(s in ("target", "budget") for r in plain + polar for s in r["status"])
+    (level,) = outcome.metrics["sparsity"]  # the smoke preset sweeps s = 1 beside s = 3
+    assert level["s"] == 1 and len(level["polar"]["error"]) == len(level["instances"]) == 1
+    assert level["polar"]["error"][0] < 0.1 * level["plain"]["error"][0]
 
 
 @pytest.mark.parametrize(("setting", "message"), [
     ("s=60", "s=60 exceeds the dimension n=50"),
+    ("sparsities=2,51", "s=51 exceeds the dimension n=50"),
     ("m=60", "m=60 must be below n=50"),
     ("depths=1,2", "needs L >= 2"),
 ])

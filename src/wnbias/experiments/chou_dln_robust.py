@@ -35,7 +35,7 @@ from ..measure.sparse_recovery import (
     depth_l_limit,
     l1_gap,
     make_instance,
-    min_l1_norm,
+    min_l1_interpolant,
     min_l2_interpolant,
     polar_pair_invariant,
     recovery_error,
@@ -62,6 +62,10 @@ class Config:
     n: int = field(50, positive=True, doc="dimension N")
     s: int = field(3, positive=True, doc="nonzeros of x*")
     noise: float = field(0.0, nonnegative=True, doc="std of the measurement noise")
+    sparsities: tuple[int, ...] = field(
+        (1, 5), positive=True, distinct=True,
+        doc="further sparsity levels: plain GD against polar WN (largest rho) at the largest "
+            "alpha, first depth, on fresh instances; () for none")
     depths: tuple[int, ...] = field((2, 3), positive=True, distinct=True, doc="depths L >= 2")
     alphas: tuple[float, ...] = field((0.01, 0.1, 1.0, 3.0), positive=True, distinct=True,
                                       doc="initialization scales alpha (u(0) = v(0) = alpha 1)")
@@ -81,8 +85,9 @@ class Config:
     dtype: str = dtype_field(choices=("float64",))
 
     def check(self) -> None:
-        if self.s > self.n:
-            raise ConfigError(f"s={self.s} exceeds the dimension n={self.n}")
+        for s in (self.s, *self.sparsities):
+            if s > self.n:
+                raise ConfigError(f"s={s} exceeds the dimension n={self.n}")
         if not self.m < self.n:
             raise ConfigError(f"m={self.m} must be below n={self.n} (under-determined)")
         if min(self.depths) < 2:
@@ -111,11 +116,28 @@ def _model(config: Config, arm: str, depth: int):
     return diagonal_linear(config.n, depth, "vector" if arm == "vector" else "pair")
 
 
+def _instances(config: Config, s: int) -> list[tuple]:
+    return [make_instance(config.m, config.n, s, config.seed + i, config.noise)
+            for i in range(config.n_seeds)]
+
+
+def _starts(config: Config, arm: str, runs) -> dict:
+    reparam = get_reparam("swn" if arm == "vector" else arm)
+    layout = "vector" if arm == "vector" else "pair"
+    starts = [encode(alpha_init(config.n, a, layout), reparam) for a, _ in runs]
+    return jax.tree.map(lambda *x: jnp.stack(x), *starts)
+
+
+def _sweep_runs(config: Config, arm: str) -> list[tuple[float, float]]:
+    """The one run per arm of the sparsity sweep: the largest alpha, the largest rho."""
+    return [(max(config.alphas), 0.0 if arm == "plain" else max(config.rhos))]
+
+
 def setup(config: Config) -> Problem:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        instances = [make_instance(config.m, config.n, config.s, config.seed + i, config.noise)
-                     for i in range(config.n_seeds)]
+        instances = _instances(config, config.s)
+        sweep = {s: _instances(config, s) for s in config.sparsities}
     objectives, initial = {}, {}
     for depth in config.depths:
         for arm in _arms(depth):
@@ -123,13 +145,12 @@ def setup(config: Config) -> Problem:
             reparam = get_reparam("swn" if arm == "vector" else arm)
             objectives[key] = make_log_loss(_model(config, arm, depth), reparam,
                                             get_loss("square"))
-            layout = "vector" if arm == "vector" else "pair"
-            starts = [encode(alpha_init(config.n, a, layout), reparam)
-                      for a, _ in _runs(config, arm, depth)]
-            initial[key] = jax.tree.map(lambda *x: jnp.stack(x), *starts)
+            initial[key] = _starts(config, arm, _runs(config, arm, depth))
+    for arm in ("plain", "polar"):
+        initial[f"sparsity/{arm}"] = _starts(config, arm, _sweep_runs(config, arm))
+    messages = list(dict.fromkeys(str(w.message) for w in caught))  # once per message
     return Problem(data=None, objectives=objectives, initial=initial,
-                   extra={"instances": instances,
-                          "warnings": [str(w.message) for w in caught]})
+                   extra={"instances": instances, "sweep": sweep, "warnings": messages})
 
 
 def _rule(config: Config, arm: str, n_runs: int, rhos) -> tuple:
@@ -146,66 +167,93 @@ def _rule(config: Config, arm: str, n_runs: int, rhos) -> tuple:
     return rule, state
 
 
+def _instance_metrics(instances) -> list[dict]:
+    out = []
+    for a, y, x_star in instances:
+        l1 = min_l1_interpolant(a, y)
+        out.append({"min_l1": float(np.abs(l1).sum()), "x_star_l1": float(np.abs(x_star).sum()),
+                    "min_l1_error": recovery_error(l1, x_star),
+                    "min_l2_error": recovery_error(min_l2_interpolant(a, y), x_star),
+                    "x_star_norm": float(np.linalg.norm(x_star))})
+    return out
+
+
+def _solve(config: Config, problem: Problem, arm: str, depth: int, runs, initial, instances,
+           references: list[dict], label: str, trajectories: dict, progress: bool) -> list[dict]:
+    """Every run of one arm and depth from ``initial`` (a batch), on each instance: one row per
+    run with its measures over the instances. Each instance reuses one compiled program."""
+    key = f"{arm}/L{depth}"
+    rule, state = _rule(config, arm, len(runs), [r for _, r in runs])
+    reparam = get_reparam("swn" if arm == "vector" else arm)
+    rows = [{"alpha": al, "rho": rho} for al, rho in runs]
+    record = _recorder(arm, depth)  # one object: every instance reuses the program
+    for i, (a, y, x_star) in enumerate(instances):
+        data = (jnp.asarray(a), jnp.asarray(y))
+        target = float(np.log(config.target_ratio * float(y @ y / 2)))
+        name = f"{label}/seed{i}"
+        if config.integrator == "gd":
+            result = run_gd(problem.objectives[key], initial, data, rule, rule_state=state,
+                            max_steps=config.max_steps, batched=True, target_log_loss=target,
+                            record=record, n_log=100, progress=progress)
+            trajectories[name] = result.trajectory
+            check_finite(result, f"chou-dln-robust ({name})", trajectories)
+        else:
+            # a solve that ran out of steps keeps its status (solver_failure) and is judged
+            # where it stopped, as a GD run at its budget is
+            result = _flow(config, problem.objectives[key], arm, initial, data, target, runs,
+                           record)
+            trajectories[name] = result.trajectory
+        t = result.trajectory
+        steps = t.counts["steps" if config.integrator == "gd" else "solver_steps"]
+        weights = jax.vmap(lambda th, r=reparam: decode(th, r))(result.theta)
+        xs = np.asarray(jax.vmap(lambda w, d=depth: diagonal_vector(w, d))(weights))
+        ref = references[i]
+        for j, row in enumerate(rows):
+            row.setdefault("error", []).append(recovery_error(xs[j], x_star))
+            row.setdefault("l1_gap", []).append(l1_gap(xs[j], a, y, ref["min_l1"]))
+            row.setdefault("support", []).append(support_recovery(xs[j], x_star))
+            row.setdefault("steps", []).append(int(steps[j]))
+            row.setdefault("status", []).append(t.status_names()[j])
+            row.setdefault("invariant_drift", []).append(_drift(arm, depth, t, j, row["rho"]))
+            if arm == "plain":
+                limit = depth_l_limit(a, y, row["alpha"], depth)
+                row.setdefault("gap_to_flow_limit", []).append(
+                    float(np.linalg.norm(xs[j] - limit) / ref["x_star_norm"]))
+    return rows
+
+
 def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
-    trajectories, metrics = {}, {"instances": []}
-    for a, y, x_star in problem.extra["instances"]:
-        metrics["instances"].append({
-            "min_l1": min_l1_norm(a, y), "x_star_l1": float(np.abs(x_star).sum()),
-            "min_l2_error": recovery_error(min_l2_interpolant(a, y), x_star),
-            "x_star_norm": float(np.linalg.norm(x_star))})
+    trajectories = {}
+    metrics = {"instances": _instance_metrics(problem.extra["instances"])}
     for depth in config.depths:
         for arm in _arms(depth):
             key = f"{arm}/L{depth}"
-            runs = _runs(config, arm, depth)
-            rule, state = _rule(config, arm, len(runs), [r for _, r in runs])
-            reparam = get_reparam("swn" if arm == "vector" else arm)
-            rows = [{"alpha": al, "rho": rho} for al, rho in runs]
-            record = _recorder(arm, depth)  # one object: every instance reuses the program
-            for i, (a, y, x_star) in enumerate(problem.extra["instances"]):
-                data = (jnp.asarray(a), jnp.asarray(y))
-                f0 = float(y @ y / 2)
-                target = float(np.log(config.target_ratio * f0))
-                label = f"{key}/seed{i}"
-                if config.integrator == "gd":
-                    result = run_gd(problem.objectives[key], problem.initial[key], data, rule,
-                                    rule_state=state, max_steps=config.max_steps, batched=True,
-                                    target_log_loss=target, record=record, n_log=100,
-                                    progress=progress)
-                    trajectories[label] = result.trajectory
-                    check_finite(result, f"chou-dln-robust ({label})", trajectories)
-                else:
-                    # a solve that ran out of steps keeps its status (solver_failure) and is
-                    # judged where it stopped, as a GD run at its budget is
-                    result = _flow(config, problem, arm, key, data, target, runs, record)
-                    trajectories[label] = result.trajectory
-                t = result.trajectory
-                steps = t.counts["steps" if config.integrator == "gd" else "solver_steps"]
-                weights = jax.vmap(lambda th, r=reparam: decode(th, r))(result.theta)
-                xs = np.asarray(jax.vmap(lambda w, d=depth: diagonal_vector(w, d))(weights))
-                for j, row in enumerate(rows):
-                    inst = metrics["instances"][i]
-                    row.setdefault("error", []).append(recovery_error(xs[j], x_star))
-                    row.setdefault("l1_gap", []).append(l1_gap(xs[j], a, y, inst["min_l1"]))
-                    row.setdefault("support", []).append(support_recovery(xs[j], x_star))
-                    row.setdefault("steps", []).append(int(steps[j]))
-                    row.setdefault("status", []).append(t.status_names()[j])
-                    row.setdefault("invariant_drift", []).append(
-                        _drift(arm, depth, t, j, row["rho"]))
-                    if arm == "plain":
-                        limit = depth_l_limit(a, y, row["alpha"], depth)
-                        row.setdefault("gap_to_flow_limit", []).append(
-                            float(np.linalg.norm(xs[j] - limit) / inst["x_star_norm"]))
-            metrics[key] = rows
+            metrics[key] = _solve(config, problem, arm, depth, _runs(config, arm, depth),
+                                  problem.initial[key], problem.extra["instances"],
+                                  metrics["instances"], key, trajectories, progress)
+    sweep = []
+    for s, instances in problem.extra["sweep"].items():
+        level = {"s": s, "instances": _instance_metrics(instances)}
+        for arm in ("plain", "polar"):
+            level[arm] = _solve(config, problem, arm, config.depths[0],
+                                _sweep_runs(config, arm), problem.initial[f"sparsity/{arm}"],
+                                instances, level["instances"], f"sparsity/s{s}/{arm}",
+                                trajectories, progress)[0]
+        sweep.append(level)
+    metrics["sparsity"] = sweep
     finished = ", ".join(
         f"{key} {sum(x == 'target' for r in rows for x in r['status'])}/"
         f"{sum(len(r['status']) for r in rows)}"
-        for key, rows in metrics.items() if key != "instances")
+        for key, rows in metrics.items() if "/" in key)
+    steps = "steps" if config.integrator == "gd" else "solver steps"
     return Outcome(metrics, trajectories, notes=[
-        f"Runs that reached the target loss (the others are judged where their budget left "
-        f"them): {finished}.",
+        f"Runs that reached the target loss (the others are judged where their budget of "
+        f"{config.max_steps} {steps} left them): {finished}.",
         "The model is the library's reconstruction (the paper's text is not available): "
         "polar WN per coordinate pair, PAPERS.md §2.6 (b); the per-vector reading (a) is the "
-        "negative control. Instance M = 20, N = 50, s = 3 and the grids are the library's.",
+        f"negative control. Instance M = {config.m}, N = {config.n}, s = {config.s} "
+        f"(sweep s = {', '.join(map(str, config.sparsities)) or 'none'}) and the grids are the "
+        "library's.",
         (f"Integrator: GD with backtracking, every step capped at a relative change of "
          f"{config.max_relative_step:g} per coordinate; stop at loss <= "
          f"{config.target_ratio:g} loss(0) or {config.max_steps} steps."
@@ -216,15 +264,14 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
         *problem.extra["warnings"]])
 
 
-def _flow(config: Config, problem: Problem, arm: str, key: str, data, target: float, runs,
-          record):
+def _flow(config: Config, objective, arm: str, initial, data, target: float, runs, record):
     """The gradient flow of every run of one arm from the same starts, rates (1, 1/rho)."""
     rates = None
     if arm != "plain":
         angular = jnp.asarray([1.0 / rho for _, rho in runs])
         radial = jnp.ones_like(angular)
         rates = jax.tree.map(lambda tag: radial if tag == "radial" else angular, LABELS[arm])
-    return run_flow(problem.objectives[key], problem.initial[key], data,
+    return run_flow(objective, initial, data,
                     LogLossClock(target_log_loss=target), batched=True, rates=rates,
                     record=record, n_save=100, max_steps=config.max_steps,
                     **config.flow.options())
@@ -268,6 +315,7 @@ def claims(config: Config, outcome: Outcome) -> list[Claim]:
     norm = float(np.median([i["x_star_norm"] for i in m["instances"]]))
     l2 = float(np.median([i["min_l2_error"] for i in m["instances"]]))
     rho_max, large = max(config.rhos), [a for a in config.alphas if a >= 1]
+    unit = "GD steps" if config.integrator == "gd" else "solver steps"
     out = []
     for depth in config.depths:
         plain = m[f"plain/L{depth}"]
@@ -306,9 +354,10 @@ def claims(config: Config, outcome: Outcome) -> list[Claim]:
         polar_steps = min((_median(r, "steps") for r in matched), default=np.inf)
         out.append(Claim(
             f"L = {depth}: polar WN converges in fewer iterations",
-            "WN-GD converges faster than GD (at the same or lower error)",
+            "WN-GD converges faster than GD (at the same or lower error)"
+            + ("" if config.integrator == "gd" else "; here counted in adaptive solver steps"),
             f"to an error of {good:.3g} (plain GD's best, at alpha = "
-            f"{plain[int(np.argmin(errors))]['alpha']:g}): plain {plain_steps:.0f} steps"
+            f"{plain[int(np.argmin(errors))]['alpha']:g}): plain {plain_steps:.0f} {unit}"
             + ("" if all(x == "target" for x in plain[int(np.argmin(errors))]["status"])
                else " (not all at the target loss)") + ", polar "
             + (f"{polar_steps:.0f} (its fastest run at that error)" if matched else
@@ -323,7 +372,41 @@ def claims(config: Config, outcome: Outcome) -> list[Claim]:
             max(gaps) <= 0.05))
     if 2 in config.depths:
         out += _depth2_claims(config, m, norm)
+    if m["sparsity"]:
+        out.append(_sparsity_claim(config, m))
     return out
+
+
+def _sparsity_levels(config: Config, m: dict) -> list[dict]:
+    """Every sparsity level at (largest alpha, largest rho, first depth): the main instance's
+    runs and the sweep's, sorted by s."""
+    depth, alpha, rho = config.depths[0], max(config.alphas), max(config.rhos)
+    main = {"s": config.s, "instances": m["instances"],
+            "plain": next(r for r in m[f"plain/L{depth}"] if r["alpha"] == alpha),
+            "polar": next(r for r in m[f"polar/L{depth}"]
+                          if r["alpha"] == alpha and r["rho"] == rho)}
+    return sorted([main, *m["sparsity"]], key=lambda level: level["s"])
+
+
+def _relative_l1_gap(level: dict, arm: str) -> float:
+    return float(np.median([g / i["min_l1"] for g, i in
+                            zip(level[arm]["l1_gap"], level["instances"], strict=True)]))
+
+
+def _sparsity_claim(config: Config, m: dict) -> Claim:
+    levels = _sparsity_levels(config, m)
+    return Claim(
+        f"L = {config.depths[0]}, alpha = {max(config.alphas):g}: polar WN keeps the sparse "
+        "bias at every sparsity level",
+        "the robustness to the initialization scale is not special to one sparsity",
+        f"rho = {max(config.rhos):g}, median (||x||_1 - min l1) / min l1 and error: " + "; ".join(
+            f"s = {lv['s']}: polar {_relative_l1_gap(lv, 'polar'):.2g} (error "
+            f"{_median(lv['polar'], 'error'):.3g}), plain {_relative_l1_gap(lv, 'plain'):.2g} "
+            f"(error {_median(lv['plain'], 'error'):.3g}), min-l1 interpolant's error "
+            f"{np.median([i['min_l1_error'] for i in lv['instances']]):.3g}" for lv in levels)
+        + f"; M = {config.m}, N = {config.n}",
+        all(_relative_l1_gap(lv, "polar") <= 0.1 * _relative_l1_gap(lv, "plain")
+            for lv in levels))
 
 
 def _depth2_claims(config: Config, m: dict, norm: float) -> list[Claim]:
@@ -415,7 +498,36 @@ def figures(config: Config, outcome: Outcome) -> dict:
         axes[3].set_ylabel("||x - x*|| (median)")
         axes[3].set_title("polar WN, L = 2 (red: the collapse runs)")
     fig.tight_layout()
-    return {"error_against_alpha": fig}
+    out = {"error_against_alpha": fig}
+    if m["sparsity"]:
+        out["error_against_sparsity"] = _sparsity_figure(config, m)
+    return out
+
+
+def _sparsity_figure(config: Config, m: dict):
+    levels = _sparsity_levels(config, m)
+    sparsity = [lv["s"] for lv in levels]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for arm, style, name in (("plain", "ko-", "plain GD"),
+                             ("polar", "C2x-", f"polar WN rho = {max(config.rhos):g}")):
+        axes[0].semilogy(sparsity, [_median(lv[arm], "error") for lv in levels], style,
+                         label=name)
+        axes[1].semilogy(sparsity, [_relative_l1_gap(lv, arm) for lv in levels], style,
+                         label=name)
+    floor = 1e-6  # the LP's own error is at rounding level; shown at the floor
+    axes[0].semilogy(sparsity, [max(np.median([i["min_l1_error"] for i in lv["instances"]]),
+                                    floor) for lv in levels], "s--", color="gray",
+                     label=f"min-l1 interpolant (LP; floored at {floor:g})")
+    axes[0].set_ylabel("||x - x*|| (median over instances)")
+    axes[1].set_ylabel("(||x||_1 - min ||z||_1) / min ||z||_1 (median)")
+    for ax in axes:
+        ax.set_xlabel("sparsity s of x*")
+        ax.set_xticks(sparsity)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"L = {config.depths[0]}, alpha = {max(config.alphas):g}, "
+                 f"M = {config.m}, N = {config.n}")
+    fig.tight_layout()
+    return fig
 
 
 EXPERIMENT = Experiment(
@@ -427,8 +539,11 @@ EXPERIMENT = Experiment(
     run=run,
     claims=claims,
     figures=figures,
+    version=2,
     presets={"smoke": {"n_seeds": "1", "depths": "2", "alphas": "0.01,1", "rhos": "1e4,1e8",
-                       "kappas": "1e-3,1e-2", "kappa_alphas": "1,2", "max_steps": "30000"},
-             "full": {"n_seeds": "5", "m": "80", "n": "200", "s": "8", "depths": "2,3,4",
+                       "kappas": "1e-3,1e-2", "kappa_alphas": "1,2", "max_steps": "30000",
+                       "sparsities": "1"},
+             "full": {"n_seeds": "5", "m": "80", "n": "200", "s": "8", "sparsities": "2,4,16",
+                      "depths": "2,3,4",
                       "alphas": "0.001,0.003,0.01,0.03,0.1,0.3,1,2,3,5,10"}},
 )
