@@ -137,3 +137,13 @@ def test_square_loss_refuses_targets_that_would_broadcast():
     loss = get_loss("square")
     with pytest.raises(ValueError, match=r"shape \(3,\) against targets of shape \(3, 1\)"):
         loss.log_total(jnp.zeros(3), jnp.zeros((3, 1)))
+
+
+def test_mse_is_the_mean_over_examples_of_the_summed_squared_error():
+    """Cisneros-Velarde et al.'s L = (1/n) sum_i ||f_i - y_i||^2 (no 1/2, summed over outputs)."""
+    rng = np.random.default_rng(0)
+    f, y = rng.standard_normal((6, 4)), rng.standard_normal((6, 4))
+    loss = get_loss("mse")
+    want = np.mean(np.sum((f - y) ** 2, axis=1))
+    assert float(jnp.exp(loss.log_total(jnp.asarray(f), jnp.asarray(y)))) == pytest.approx(
+        want, rel=1e-13)

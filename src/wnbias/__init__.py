@@ -20,6 +20,7 @@ from .dynamics.schedules import (  # noqa: E402
     loss_adaptive,
     relative_rate_cap,
 )
+from .dynamics.sgd import run_sgd  # noqa: E402
 from .dynamics.trajectory import Run, Status, Trajectory  # noqa: E402
 from .initial import (  # noqa: E402
     load_initial_parameters,
@@ -52,5 +53,5 @@ __all__ = [
     "decode", "deep_linear", "encode", "from_terms", "get_loss", "get_reparam",
     "load_initial_parameters", "log_softplus", "log_spaced_steps", "loss_adaptive",
     "make_log_loss", "matrix_factorization", "mlp", "relative_rate_cap", "retract", "run_flow",
-    "run_gd", "save_initial_parameters", "seeded_weights", "torch_linear_weights",
+    "run_gd", "run_sgd", "save_initial_parameters", "seeded_weights", "torch_linear_weights",
 ]

@@ -76,7 +76,8 @@ def cmd_reproduce(args) -> int:
     experiments = [get_experiment(n) for n in names]  # all names checked before any work
     entries = []
     for exp in experiments:
-        record = run_experiment(exp.name, root=args.out, force=args.force, progress=not args.quiet)
+        record = run_experiment(exp.name, preset=exp.reproduce_preset, root=args.out,
+                                force=args.force, progress=not args.quiet)
         _print_record(record)
         entries.append({
             "experiment": exp.name, "title": exp.title, "paper": exp.paper,

@@ -108,6 +108,15 @@ def _square_log_sum(f: Array, y: Array) -> Array:
     return _log_half_sum_squares(r, tuple(range(r.ndim)))
 
 
+def _squared_error(f: Array, y: Array) -> Array:
+    # log ||f_i - y_i||^2, without the 1/2 of ``square``
+    return _square(f, y) + math.log(2.0)
+
+
+def _squared_error_log_sum(f: Array, y: Array) -> Array:
+    return _square_log_sum(f, y) + math.log(2.0)
+
+
 REDUCTIONS = ("sum", "mean")
 
 
@@ -156,6 +165,8 @@ LOSSES: dict[str, Loss] = {
     "cross_entropy": Loss("cross_entropy", _cross_entropy, multiclass_margins),
     "square": Loss("square", _square, None, "sum", _square_log_sum),
     "square_mean": Loss("square_mean", _square, None, "mean", _square_log_sum),
+    # L = (1/n) sum_i ||f_i - y_i||^2, summed over the outputs (Cisneros-Velarde et al.'s code)
+    "mse": Loss("mse", _squared_error, None, "mean", _squared_error_log_sum),
 }
 
 

@@ -112,3 +112,15 @@ def test_normalized_margin_needs_a_degree():
     relu = mlp((2, 3, 1), "relu")
     with pytest.raises(ValueError, match="needs a margin loss; 'square'"):
         normalized_margin(relu, get_loss("square"), relu.init(KEY), x, y)
+
+
+def test_scales_multiply_each_layers_pre_activation():
+    """a_l = tanh(c_l W_l a_{l-1}), f = c_L W_L a_{L-1}: Cisneros-Velarde et al.'s c/sqrt(m)."""
+    rng = np.random.default_rng(1)
+    w = {"layer1": rng.standard_normal((5, 3)), "layer2": rng.standard_normal((2, 5))}
+    x = rng.standard_normal((4, 3))
+    model = mlp((3, 5, 2), "tanh", scales=(0.7, 1.3))
+    want = 1.3 * np.tanh(0.7 * x @ w["layer1"].T) @ w["layer2"].T
+    np.testing.assert_allclose(model.apply(w, x), want, rtol=1e-13)
+    with pytest.raises(ValueError, match="2 layers"):
+        mlp((3, 5, 2), "tanh", scales=(1.0,))

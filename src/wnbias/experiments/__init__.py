@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..errors import UserError
 from . import (
     chou_dln_robust,
+    cisneros_hessian,
     ewn_conv_rate,
     ewn_equivalence,
     ewn_lin_sep,
@@ -19,7 +20,7 @@ from .base import Claim, Experiment, Outcome, Problem
 
 _MODULES = (ewn_simple_traj, ewn_xor, ewn_lin_sep, ewn_conv_rate, ewn_equivalence,
             min_imbalance_width, min_imbalance_rate, min_width_bias, wu_wn_least_squares,
-            chou_dln_robust)
+            chou_dln_robust, cisneros_hessian)
 EXPERIMENTS: dict[str, Experiment] = {m.EXPERIMENT.name: m.EXPERIMENT for m in _MODULES}
 
 

@@ -78,6 +78,7 @@ class Experiment:
     presets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     version: int = 1
     headline: bool = True
+    reproduce_preset: str | None = None  # the preset ``reproduce`` runs (None: the defaults)
 
     def execute(self, config, progress: bool = False) -> Outcome:
         """``run(config, setup(config))``: the whole computation, without the store."""

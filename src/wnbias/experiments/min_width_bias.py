@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy import stats
 
 from ..config import field
 from ..dynamics.flow import LogLossClock
@@ -24,6 +23,7 @@ from ..dynamics.schedules import constant
 from ..errors import ConfigError
 from ..losses import get_loss
 from ..measure.linear_networks import min_norm_map, orthogonal_init, row_space, split_u
+from ..measure.rates import power_law
 from ..models import deep_linear
 from ..objective import make_log_loss
 from ..reparam import get_reparam
@@ -116,11 +116,9 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
     hs = np.concatenate([[m["width"]] * config.n_seeds for k, m in metrics.items()
                          if k != "orthogonal"])
     dist = np.concatenate([m["distance"] for k, m in metrics.items() if k != "orthogonal"])
-    fit = stats.linregress(np.log(hs), np.log(dist))
-    half = stats.t.ppf(0.975, len(hs) - 2) * fit.stderr
     metrics["target_norm"] = float(np.linalg.norm(target))
-    metrics["exponent"] = {"p": float(fit.slope),
-                           "interval": [float(fit.slope - half), float(fit.slope + half)]}
+    fit = power_law(hs, dist)
+    metrics["exponent"] = {"p": fit["p"], "interval": fit["interval"]}
     return Outcome(metrics, trajectories)
 
 

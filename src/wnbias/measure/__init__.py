@@ -7,10 +7,25 @@
   by an exact LP, the plain flow's limit (Woodworth et al.'s hyperbolic entropy, any depth), the
   single-measurement paths, the invariants and the recovery measures;
 - ``exact_flows.py``: the exact flow of a lambda-balanced two-layer linear network
-  (:func:`lambda_balanced_flow`), a reference for the engine's flow.
+  (:func:`lambda_balanced_flow`), a reference for the engine's flow;
+- ``hessian.py``: matrix-free curvature (Cisneros-Velarde et al.): Hessian-vector products,
+  Lanczos extreme eigenvalues with their residuals, the predictor-Hessian norm over inputs and
+  outputs, Hutchinson's trace, the dense Hessian of small nets, the row-norm term rho.
 """
 
 from .exact_flows import lambda_balanced_flow, random_lambda_balanced
+from .hessian import (
+    Eigen,
+    dense_hessian,
+    extreme_eigenvalues,
+    hutchinson_trace,
+    hvp,
+    min_row_norm,
+    power_iteration,
+    predictor_hessian_norm,
+    spectral_norm,
+)
+from .rates import power_law
 from .sparse_recovery import (
     depth_l_limit,
     depth_l_single_measurement_path,
@@ -26,6 +41,8 @@ from .sparse_recovery import (
 )
 
 __all__ = [
+    "Eigen", "dense_hessian", "extreme_eigenvalues", "hutchinson_trace", "hvp", "min_row_norm",
+    "power_iteration", "power_law", "predictor_hessian_norm", "spectral_norm",
     "depth_l_limit", "depth_l_single_measurement_path", "l1_gap", "lambda_balanced_flow",
     "make_instance", "min_l1_interpolant", "min_l2_interpolant", "plain_depth2_invariant",
     "polar_pair_invariant", "random_lambda_balanced", "recovery_error", "support_recovery",

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["RateFit", "fit_loss_rate", "log_exponent_product"]
+__all__ = ["RateFit", "fit_loss_rate", "log_exponent_product", "power_law"]
 
 _MIN_POINTS = 4
 
@@ -161,3 +161,16 @@ def log_exponent_product(t: np.ndarray, log_loss: np.ndarray, p: float) -> np.nd
         raise ValueError("all t must be > 1 (log log t is undefined for t <= 1)")
     log_t = np.log(t_arr)
     return y_arr + log_t + float(p) * np.log(log_t)
+
+
+def power_law(x, y, confidence: float = 0.95) -> dict:
+    """The exponent p of y ~ C x^p by least squares on (log x, log y), with its two-sided
+    ``confidence`` interval from the t distribution: {"p", "interval", "points"}."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.size < 3 or np.any(x <= 0) or np.any(y <= 0):
+        raise ValueError(f"power_law needs >= 3 positive (x, y) pairs of one shape, got "
+                         f"{x.shape} and {y.shape}")
+    fit = stats.linregress(np.log(x), np.log(y))
+    half = stats.t.ppf(0.5 + confidence / 2, x.size - 2) * fit.stderr
+    return {"p": float(fit.slope), "interval": [float(fit.slope - half), float(fit.slope + half)],
+            "points": int(x.size)}

@@ -20,12 +20,16 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "linear": lambda z: z,
     "tanh": jnp.tanh,
     "softplus": jax.nn.softplus,
+    "gelu": jax.nn.gelu,
 }
 # Positive-homogeneity degree of each activation: sigma(c z) = c^k sigma(z) for c > 0. None: not
 # positively homogeneous (tanh, softplus), so a net using it on trainable inputs has no degree.
 ACTIVATION_DEGREE: dict[str, int | None] = {
     "relu": 1, "relu2": 2, "linear": 1, "tanh": None, "softplus": None,
+    "gelu": None,
 }
+# Activations with a continuous second derivative: a Hessian experiment warns on the others.
+SMOOTH_ACTIVATIONS = ("linear", "tanh", "softplus", "gelu")
 
 
 @dataclass(frozen=True)
