@@ -26,6 +26,16 @@ def _parse_sets(pairs: list[str]) -> dict[str, str]:
     return overrides
 
 
+def _directory(value: str | None, option: str) -> Path | None:
+    """A directory option as a Path; an empty one would mean the working directory."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise UserError(f"{option} needs a directory name (an empty one would write into the "
+                        "working directory)")
+    return Path(value)
+
+
 def cmd_list(args) -> int:
     from .config import describe
     from .experiments import EXPERIMENTS, get_experiment
@@ -50,7 +60,8 @@ def cmd_run(args) -> int:
     from .runner import run_experiment
 
     record = run_experiment(
-        args.name, _parse_sets(args.set), preset=args.preset, out=args.out, root=args.root,
+        args.name, _parse_sets(args.set), preset=args.preset, out=_directory(args.out, "--out"),
+        root=_directory(args.root, "--root"),
         force=args.force, progress=not args.quiet,
     )
     _print_record(record)
@@ -73,21 +84,42 @@ def cmd_reproduce(args) -> int:
     from .store import write_text
 
     names = args.names or [n for n, e in EXPERIMENTS.items() if e.headline]
+    args.out = _directory(args.out, "--out")
     experiments = [get_experiment(n) for n in names]  # all names checked before any work
-    entries = []
+    runs = {}
     for exp in experiments:
         record = run_experiment(exp.name, preset=exp.reproduce_preset, root=args.out,
                                 force=args.force, progress=not args.quiet)
         _print_record(record)
-        entries.append({
-            "experiment": exp.name, "title": exp.title, "paper": exp.paper,
-            "run_dir": record.run_dir.relative_to(args.out).as_posix(),
-            "summary": record.summary, "figures": record.figures, "reused": record.reused,
-        })
+        runs[record.run_dir.resolve()] = (exp, record.summary, record.reused)
+    others = _finished_runs(args.out, exclude=set(runs))
+    entries = [{"experiment": exp.name, "title": exp.title, "paper": exp.paper,
+                "run_dir": path.relative_to(Path(args.out).resolve()).as_posix(),
+                "summary": summary, "figures": summary["figures"], "reused": reused}
+               for path, (exp, summary, reused) in sorted(
+                   {**runs, **others}.items(),
+                   key=lambda item: (list(EXPERIMENTS).index(item[1][0].name), item[0].name))]
     report = Path(args.out) / "report.md"
     write_text(report, combined_report(entries))
-    print(f"report: {report}")
+    extra = f" (and {len(others)} earlier finished run(s) in {args.out})" if others else ""
+    print(f"report: {report}{extra}")
     return 0
+
+
+def _finished_runs(root: Path, exclude: set) -> dict:
+    """Every other finished run directory under ``root``: a reproduce of a subset keeps what a
+    full one wrote in the combined report."""
+    from . import store
+    from .experiments import EXPERIMENTS
+
+    found = {}
+    for path in sorted(Path(root).iterdir()) if Path(root).is_dir() else []:
+        path = path.resolve()
+        held = store.held_run(path) if path.is_dir() and path not in exclude else None
+        summary = store.read_summary(path) if held else None
+        if summary is not None and held[0] in EXPERIMENTS:
+            found[path] = (EXPERIMENTS[held[0]], summary, True)
+    return found
 
 
 def _print_record(record, how: str | None = None) -> None:
@@ -113,8 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key (repeatable)")
-    p.add_argument("--out", type=Path, help="the run directory (default: ROOT/NAME-HASH)")
-    p.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="where run directories go")
+    p.add_argument("--out", help="the run directory (default: ROOT/NAME-HASH)")
+    p.add_argument("--root", default=str(DEFAULT_ROOT), help="where run directories go")
     p.add_argument("--preset", help="a named set of overrides (e.g. smoke); --set goes on top")
     p.add_argument("--force", action="store_true", help="rerun even if a finished run exists")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -126,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", help="run the headline experiments and write one report")
     p.add_argument("names", nargs="*", help="experiments (default: the headline set)")
-    p.add_argument("--out", type=Path, default=DEFAULT_ROOT, help="runs and report.md go here")
+    p.add_argument("--out", default=str(DEFAULT_ROOT), help="runs and report.md go here")
     p.add_argument("--force", action="store_true", help="rerun finished runs")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_reproduce)
@@ -150,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except UserError as error:
         print(f"wnbias: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # an unwritable or misplaced directory, a full disk
+        where = f": {error.filename}" if error.filename else ""
+        print(f"wnbias: error: cannot write{where}: {error.strerror or error}; choose a "
+              "writable directory with --out / --root", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("wnbias: interrupted; finished runs are kept and will be reused", file=sys.stderr)

@@ -66,9 +66,14 @@ def run_experiment(
     digest = store.config_hash(name, hashed)
     run_dir = Path(out) if out is not None else store.run_dir_for(root, name, hashed)
 
+    if out is not None:
+        _claim_directory(run_dir, name, config_dict, force)
+    if run_dir.is_dir():
+        store.remove_stale_temporaries(run_dir)
     summary = None if force else store.read_summary(run_dir)
-    if summary is not None and summary.get("config_hash") == digest:
-        return RunRecord(name, run_dir, summary, summary.get("figures", []), reused=True)
+    if (summary is not None and summary["config_hash"] == digest
+            and store.is_complete(run_dir, summary)):
+        return RunRecord(name, run_dir, summary, summary["figures"], reused=True)
 
     (run_dir / store.SUMMARY).unlink(missing_ok=True)  # a stale summary must not survive
     store.write_json(run_dir / "config.json", {"experiment": name, **config_dict})
@@ -84,12 +89,40 @@ def run_experiment(
         save_initial_parameters(run_dir / f"{stem}.npz", thetas)
     env = {**store.environment(), "dtype": config_dict.get("dtype")}
     store.write_json(run_dir / "env.json", env)
-    summary = _judge_and_draw(experiment, config, config_dict, run_dir, digest)
     (run_dir / "failure.json").unlink(missing_ok=True)
+    summary = _judge_and_draw(experiment, config, config_dict, run_dir, digest,
+                              [f"{stem}.npz" for stem in outcome.initial])
     return RunRecord(name, run_dir, summary, summary["figures"], reused=False)
 
 
-def _judge_and_draw(experiment, config, config_dict, run_dir: Path, digest: str) -> dict:
+def _claim_directory(run_dir: Path, name: str, config_dict: dict, force: bool) -> None:
+    """Refuse an ``--out`` that holds something other than this run (another experiment or
+    config, or files that are no run at all) unless ``force``; with ``force``, a run of
+    another config is removed first, only the files it wrote."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--out {run_dir} is a file, not a directory")
+    if not run_dir.is_dir() or not any(run_dir.iterdir()):
+        return
+    held = store.held_run(run_dir)
+    if held == (name, json.loads(json.dumps(config_dict))):  # as config.json stores it
+        return  # this very run: reuse it, or finish it
+    if held is None:
+        if not force:
+            entries = sorted(p.name for p in run_dir.iterdir())
+            raise UserError(f"--out {run_dir} is not empty and holds no wnbias run ({len(entries)} "
+                            f"entries, e.g. {entries[0]}); choose a new or empty directory, or "
+                            "--force to write the run's files into it")
+        return
+    if not force:
+        what = "another config of " + name if held[0] == name else f"a run of {held[0]}"
+        raise UserError(f"--out {run_dir} holds {what}; choose another --out, or --force to "
+                        "replace it (only the files that run wrote are removed)")
+    for path in store.run_files(run_dir):
+        path.unlink()
+
+
+def _judge_and_draw(experiment, config, config_dict, run_dir: Path, digest: str,
+                    extra_files: list[str]) -> dict:
     """Claims and figures from the stored outcome alone; report.md, then summary.json last."""
     stored = store.read_outcome(run_dir)
     if stored is None:
@@ -108,6 +141,9 @@ def _judge_and_draw(experiment, config, config_dict, run_dir: Path, digest: str)
         "claims": [c.to_dict() for c in claims],
         "figures": list(figures),
         "notes": outcome.notes,
+        # what this run wrote: all that --force removes when another run replaces it
+        "files": sorted({*(f for f in store.RUN_FILES if f != "failure.json"),
+                         *(f"{stem}.png" for stem in figures), *extra_files}),
     }
     store.write_text(run_dir / "report.md", run_report(
         experiment.title, experiment.name, experiment.paper, config_dict, summary,
@@ -142,5 +178,7 @@ def report_run(run_dir: Path) -> RunRecord:
                         "rerun it with --force") from None
     digest = (store.read_summary(run_dir) or {}).get("config_hash") or store.config_hash(
         name, {**stored_config, **_init_file_digests(stored_config)})
-    summary = _judge_and_draw(experiment, config, stored_config, run_dir, digest)
+    kept = [f for f in (store.read_summary(run_dir) or {}).get("files", [])
+            if f.endswith(".npz") and f != store.TRAJECTORY]  # the initial parameters
+    summary = _judge_and_draw(experiment, config, stored_config, run_dir, digest, kept)
     return RunRecord(name, run_dir, summary, summary["figures"], reused=True)

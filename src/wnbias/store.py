@@ -20,6 +20,8 @@ import os
 import platform
 import sys
 import tempfile
+import time
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,11 @@ import numpy as np
 SUMMARY = "summary.json"
 OUTCOME = "outcome.json"
 TRAJECTORY = "trajectory.npz"
+CONFIG = "config.json"
+# every file name a run writes besides its figures and initial parameters (listed in the summary)
+RUN_FILES = (CONFIG, "env.json", OUTCOME, TRAJECTORY, "report.md", "failure.json", SUMMARY)
+STALE_SECONDS = 600  # a temporary file this old belongs to a killed write, not a running one
+_PNG = b"\x89PNG\r\n\x1a\n"
 _SEP = "::"  # between a run's name, a part and a key: names and keys may contain "/"
 
 
@@ -92,14 +99,71 @@ def _jsonable(obj):
 
 
 def read_summary(run_dir: Path) -> dict | None:
-    """The summary of a finished run, or None if the directory holds no finished run."""
-    path = Path(run_dir) / SUMMARY
-    if not path.is_file():
-        return None
+    """The summary of a finished run, or None if the directory holds no finished run: no
+    summary, or one that is unreadable, not UTF-8, not JSON or of the wrong shape (then the run
+    counts as unfinished and is computed again)."""
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
+        summary = json.loads((Path(run_dir) / SUMMARY).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return None
+    shape = {"config_hash": str, "claims": list, "figures": list}
+    if not isinstance(summary, dict) or not all(isinstance(summary.get(k), t)
+                                                for k, t in shape.items()):
+        return None
+    return summary
+
+
+def is_complete(run_dir: Path, summary: Mapping[str, Any]) -> bool:
+    """Whether a finished run still holds what it wrote: a readable outcome (outcome.json, an
+    intact trajectory.npz), report.md and every figure as a PNG. A run missing any of them is
+    not reused."""
+    run_dir = Path(run_dir)
+    figures = [run_dir / f"{stem}.png" for stem in summary["figures"]]
+    try:
+        json.loads((run_dir / OUTCOME).read_text(encoding="utf-8"))
+        with zipfile.ZipFile(run_dir / TRAJECTORY) as archive:
+            if archive.testzip() is not None:
+                return False
+        if not (run_dir / "report.md").is_file():
+            return False
+        for path in figures:
+            with open(path, "rb") as f:
+                if f.read(len(_PNG)) != _PNG:
+                    return False
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return False
+    return True
+
+
+def held_run(run_dir: Path) -> tuple[str, dict] | None:
+    """(experiment, config) of the run a directory holds, from its config.json; None when it
+    holds none."""
+    try:
+        config = json.loads((Path(run_dir) / CONFIG).read_text(encoding="utf-8"))
+        return config.pop("experiment"), config
+    except (OSError, ValueError, KeyError, AttributeError, TypeError):
+        return None
+
+
+def run_files(run_dir: Path) -> list[Path]:
+    """The files the run in ``run_dir`` wrote (its summary's list, else the fixed names and the
+    figures it names), those that exist: what ``--force`` removes, never anything else."""
+    run_dir = Path(run_dir)
+    summary = read_summary(run_dir) or {}
+    names = summary.get("files") or [*RUN_FILES, *(f"{f}.png" for f in summary.get("figures", []))]
+    return [run_dir / n for n in names if isinstance(n, str) and (run_dir / n).is_file()]
+
+
+def remove_stale_temporaries(run_dir: Path, age: float = STALE_SECONDS) -> None:
+    """Remove ``.NAME.XXXX.tmp`` files of killed writes (older than ``age`` seconds, so that a
+    second process writing into the same directory keeps its own)."""
+    now = time.time()
+    for path in Path(run_dir).glob(".*.tmp"):
+        try:
+            if now - path.stat().st_mtime > age:
+                path.unlink()
+        except OSError:
+            pass
 
 
 def environment() -> dict[str, str]:

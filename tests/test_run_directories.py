@@ -1,0 +1,118 @@
+"""Nothing overwritten, nothing lost (issue 18): --out holding something else, an empty --out,
+stale temporaries, corrupted summaries, missing outputs, unwritable directories, a reproduce of a
+subset, all through the CLI in a subprocess where the behaviour is the CLI's."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from wnbias import store
+from wnbias.cli import main
+
+TRAJ = ["--set", "inits=1,1", "--set", "target_log_loss=-10", "--quiet"]
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "wnbias.cli", *args], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+def _one_line_error(proc, *phrases):
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    for phrase in phrases:
+        assert phrase in proc.stderr, proc.stderr
+
+
+def test_out_holding_another_config_is_refused_then_replaced_with_force(tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", "ewn-simple-traj", *TRAJ, "--out", str(out)]) == 0
+    (out / "notes.txt").write_text("mine")  # the user's own file beside the run
+    before = json.loads((out / "summary.json").read_text())["config_hash"]
+    proc = _cli("run", "ewn-simple-traj", *TRAJ, "--set", "target_log_loss=-8", "--out", str(out))
+    _one_line_error(proc, "holds another config of ewn-simple-traj", "--force")
+    assert json.loads((out / "summary.json").read_text())["config_hash"] == before  # untouched
+    proc = _cli("run", "ewn-xor", "--preset", "smoke", "--out", str(out))
+    _one_line_error(proc, "holds a run of ewn-simple-traj")
+    assert main(["run", "ewn-simple-traj", *TRAJ, "--set", "target_log_loss=-8", "--out",
+                 str(out), "--force"]) == 0
+    assert json.loads((out / "summary.json").read_text())["config_hash"] != before
+    assert (out / "notes.txt").read_text() == "mine"  # --force removes only the run's files
+
+
+def test_out_holding_files_that_are_no_run_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text('{"mine": 1}')
+    (tmp_path / "report.md").write_text("my report")
+    proc = _cli("run", "ewn-simple-traj", *TRAJ, "--out", str(tmp_path))
+    _one_line_error(proc, "not empty and holds no wnbias run", "--force")
+    assert (tmp_path / "report.md").read_text() == "my report"
+
+
+@pytest.mark.parametrize("option", ["--out", "--root"])
+def test_an_empty_directory_option_is_refused(tmp_path, option):
+    proc = _cli("run", "ewn-simple-traj", *TRAJ, option, "", cwd=tmp_path)
+    _one_line_error(proc, f"{option} needs a directory name")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stale_temporaries_go_and_fresh_ones_stay(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    stale, fresh = out / ".summary.json.abc.tmp", out / ".report.md.xyz.tmp"
+    stale.write_text("x")
+    fresh.write_text("y")
+    old = time.time() - 2 * store.STALE_SECONDS
+    os.utime(stale, (old, old))
+    store.remove_stale_temporaries(out)
+    assert not stale.exists() and fresh.exists()
+
+
+@pytest.mark.parametrize("damage", ["not utf-8", "wrong shape", "missing keys", "no figure",
+                                    "broken trajectory"])
+def test_a_damaged_finished_run_is_computed_again(tmp_path, capsys, damage):
+    out = tmp_path / "run"
+    assert main(["run", "ewn-simple-traj", *TRAJ, "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    if damage == "not utf-8":
+        (out / "summary.json").write_bytes(b"\xff\xfe{")
+    elif damage == "wrong shape":
+        (out / "summary.json").write_text("[1, 2]")
+    elif damage == "missing keys":
+        (out / "summary.json").write_text('{"config_hash": "x"}')
+    elif damage == "no figure":
+        (out / f"{summary['figures'][0]}.png").unlink()
+    else:
+        (out / "trajectory.npz").write_bytes(b"PK\x03\x04 truncated")
+    capsys.readouterr()
+    assert main(["run", "ewn-simple-traj", *TRAJ, "--out", str(out)]) == 0
+    assert "finished" in capsys.readouterr().out  # recomputed, not "reused"
+    assert store.is_complete(out, store.read_summary(out))
+
+
+def test_unwritable_or_file_directories_are_one_line_errors(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    _one_line_error(_cli("run", "ewn-simple-traj", *TRAJ, "--out", str(afile)), "is a file")
+    _one_line_error(_cli("run", "ewn-simple-traj", *TRAJ, "--root", str(afile)),
+                    "cannot write")
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        try:
+            _one_line_error(_cli("run", "ewn-simple-traj", *TRAJ, "--root", str(locked)),
+                            "cannot write")
+        finally:
+            locked.chmod(0o700)
+
+
+def test_a_subset_reproduce_keeps_the_other_runs_in_the_report(tmp_path):
+    assert main(["reproduce", "ewn-simple-traj", "--out", str(tmp_path), "--quiet"]) == 0
+    assert main(["run", "ewn-xor", "--preset", "smoke", "--root", str(tmp_path), "--quiet"]) == 0
+    assert main(["reproduce", "ewn-simple-traj", "--out", str(tmp_path), "--quiet"]) == 0
+    report = (tmp_path / "report.md").read_text()
+    assert "ewn-simple-traj" in report and "ewn-xor" in report
