@@ -67,7 +67,7 @@ def test_run_writes_the_run_directory_and_reuses_it(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary) >= {"metrics", "claims"}
     for claim in summary["claims"]:
-        assert set(claim) == {"name", "paper", "measured", "holds"}
+        assert set(claim) == {"name", "paper", "measured", "holds", "criterion"}
     config = json.loads((out / "config.json").read_text())
     assert config["target_log_loss"] == -10.0 and config["seed"] == 2137
     assert "ewn::series::w" in np.load(out / "trajectory.npz")

@@ -116,3 +116,12 @@ def test_a_subset_reproduce_keeps_the_other_runs_in_the_report(tmp_path):
     assert main(["reproduce", "ewn-simple-traj", "--out", str(tmp_path), "--quiet"]) == 0
     report = (tmp_path / "report.md").read_text()
     assert "ewn-simple-traj" in report and "ewn-xor" in report
+
+
+def test_a_closed_pipe_is_not_an_error():
+    """`wnbias list | head -1`: the reader leaves early; no traceback, no 'cannot write'."""
+    proc = subprocess.Popen([sys.executable, "-m", "wnbias.cli", "list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before anything is written
+    _, err = proc.communicate()
+    assert proc.returncode == 0 and b"Traceback" not in err and b"cannot write" not in err, err

@@ -7,6 +7,7 @@ on stderr, no traceback), 1 for an internal failure.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -179,10 +180,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.showwarning = _one_line_warning
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # inside the try: a closed pipe is caught here, not at exit
+        return status
     except UserError as error:
         print(f"wnbias: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `wnbias ... | head`: the reader left; the work is done and kept
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 0
     except OSError as error:  # an unwritable or misplaced directory, a full disk
         where = f": {error.filename}" if error.filename else ""
         print(f"wnbias: error: cannot write{where}: {error.strerror or error}; choose a "

@@ -20,6 +20,28 @@ def claims_table(claims: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+# config keys that say what ran: the parameterizations, the dynamics, the seeds, the precision
+SETUP_KEYS = ("parameterizations", "arms", "normalization", "integrator", "dynamics", "optimizer",
+              "schedule", "dataset", "seed", "seeds", "n_seeds", "dtype")
+
+
+def setup_line(config: Mapping[str, Any]) -> str:
+    """One line naming what the run ran, from the config keys that say so."""
+    parts = [f"{k} = {_cell(config[k])}" for k in SETUP_KEYS if k in config]
+    return "Ran with " + ", ".join(parts) + "." if parts else ""
+
+
+def failing_claims(claims: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A line per failing claim: what was measured against which test."""
+    lines = []
+    for c in claims:
+        if not c["holds"]:
+            test = c.get("criterion") or "the test in the experiment's claims() (its docstring)"
+            lines.append(f"- **{c['name']}** fails: measured {c['measured']}; it holds when "
+                         f"{test}.")
+    return (["### Why the failing claims fail", "", *lines, ""]) if lines else []
+
+
 def run_report(
     title: str,
     experiment: str,
@@ -36,8 +58,11 @@ def run_report(
         "",
         f"Paper: {paper}. Claims supported by this run: {held} of {len(summary['claims'])}.",
         "",
+        setup_line(config),
+        "",
         claims_table(summary["claims"]),
         "",
+        *failing_claims(summary["claims"]),
     ]
     lines += [f"- {n}" for n in notes] + ([""] if notes else [])
     lines += [f"![{f}]({f}.png)\n" for f in figures]
@@ -70,6 +95,7 @@ def combined_report(entries: Sequence[Mapping[str, Any]]) -> str:
             "",
             claims_table(e["summary"]["claims"]),
             "",
+            *failing_claims(e["summary"]["claims"]),
         ]
         lines += [f"![{f}]({e['run_dir']}/{f}.png)\n" for f in e["figures"]]
     return "\n".join(lines)

@@ -22,8 +22,7 @@ def test_smoke_claims(smoke_run):
     for phrase in ("rho_t never decreases", "s^-2 for small", "s^-1 for large"):
         (claim,) = [c for name, c in claims.items() if phrase in name]
         assert claim["holds"], claim
-    (authors,) = [c for name, c in claims.items() if "authors' final MNIST" in name]
-    assert not authors["holds"] and "not comparable" in authors["measured"]  # digits
+    assert not [n for n in claims if "authors' final MNIST" in n]  # judged on MNIST only
     (run,) = outcome.metrics["runs"]
     loss = outcome.trajectories["m32"].series["loss"][0]
     assert loss[-1] < 0.5 * loss[0] and len(loss) == 41  # 40 epochs in two segments

@@ -19,7 +19,7 @@ def test_smoke_preset_round_trips_through_the_store(name, smoke_run):
     claims = record.summary["claims"]
     assert claims
     for claim in claims:
-        assert set(claim) == {"name", "paper", "measured", "holds"}
+        assert set(claim) == {"name", "paper", "measured", "holds", "criterion"}
         assert isinstance(claim["holds"], bool) and claim["name"] and claim["measured"]
     for stem in record.figures:
         (record.run_dir / f"{stem}.png").unlink()  # report must redraw them from the store

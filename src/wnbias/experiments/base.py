@@ -24,18 +24,21 @@ from ..dynamics.trajectory import Trajectory
 class Claim:
     """One statement of a paper, checked against the run.
 
-    ``paper`` is the paper's statement or number, ``measured`` the value computed here, and
-    ``holds`` whether the measurement supports the paper's point.
+    ``paper`` is the paper's statement or number, ``measured`` the value computed here,
+    ``holds`` whether the measurement supports the paper's point, and ``criterion`` the test
+    that decides it (the threshold, and what a user can change), which the report prints
+    beside a claim that fails.
     """
 
     name: str
     paper: str
     measured: str
     holds: bool
+    criterion: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "paper": self.paper, "measured": self.measured,
-                "holds": bool(self.holds)}
+                "holds": bool(self.holds), "criterion": self.criterion}
 
 
 @dataclass

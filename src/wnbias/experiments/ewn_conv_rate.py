@@ -38,6 +38,7 @@ from ..measure.rates import fit_loss_rate, log_exponent_product
 from ..measure.separability import linearly_separable
 from ..models import deep_linear
 from ..objective import make_log_loss
+from ..papers import cite
 from ..reparam import encode, get_reparam
 from .base import Claim, Experiment, Outcome, Problem
 from .blocks import EWN_ARMS, FlowSolver, dtype_field, flow_solver, init_field, init_from_field
@@ -320,7 +321,7 @@ def _flow_figure(config, trajectories):
 EXPERIMENT = Experiment(
     name="ewn-conv-rate",
     title="Depth-independent loss rate of EWN",
-    paper="Morwani & Ramaswamy (ALT 2022), E1.4 and the rate theorem",
+    paper=cite("morwani", "E1.4 (conv_rate) and the rate theorem"),
     config=Config,
     setup=setup,
     run=run,

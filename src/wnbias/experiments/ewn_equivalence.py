@@ -29,6 +29,7 @@ from ..initial import load_initial_parameters
 from ..losses import get_loss
 from ..models import mlp
 from ..objective import make_log_loss
+from ..papers import cite
 from ..reparam import encode, get_reparam
 from .base import Claim, Experiment, Outcome, Problem
 from .blocks import FlowSolver, dtype_field, flow_solver
@@ -223,7 +224,7 @@ def _figure(config, gd):
 EXPERIMENT = Experiment(
     name="ewn-equivalence",
     title="EWN flow = adaptive-rate unnormalized flow; GD -> flow",
-    paper="Morwani & Ramaswamy (ALT 2022), equivalence theorem (PAPERS.md §7 item 1)",
+    paper=cite("morwani", "equivalence theorem"),
     config=Config,
     setup=setup,
     run=run,

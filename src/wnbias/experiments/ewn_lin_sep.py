@@ -31,6 +31,7 @@ from ..losses import get_loss
 from ..measure.margin import normalized_margin
 from ..models import mlp
 from ..objective import make_log_loss
+from ..papers import cite
 from ..reparam import decode, get_reparam
 from .base import Claim, Experiment, Outcome, Problem
 from .blocks import (
@@ -376,7 +377,7 @@ def _figure(config, trajectories, metrics):
 EXPERIMENT = Experiment(
     name="ewn-lin-sep",
     title="Asymptotic weight-gradient relations of EWN and SWN",
-    paper="Morwani & Ramaswamy (ALT 2022), E1.1",
+    paper=cite("morwani", "E1.1 (lin-sep)"),
     config=Config,
     setup=setup,
     run=run,

@@ -24,6 +24,7 @@ from ..errors import ConfigError
 from ..losses import get_loss
 from ..models import coordinate_linear
 from ..objective import make_log_loss
+from ..papers import cite
 from ..reparam import decode, encode, get_reparam
 from .base import Claim, Experiment, Outcome, Problem
 from .blocks import EWN_ARMS, ArmSchedule, EWNSchedule, dtype_field, ewn_schedule
@@ -214,7 +215,7 @@ def figures(config: Config, outcome: Outcome) -> dict:
 EXPERIMENT = Experiment(
     name="ewn-simple-traj",
     title="EWN vs unnormalized trajectories on one point",
-    paper="Morwani & Ramaswamy (ALT 2022), E1.2",
+    paper=cite("morwani", "E1.2 (simple-traj)"),
     config=Config,
     setup=setup,
     run=run,

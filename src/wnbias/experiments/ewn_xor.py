@@ -27,6 +27,7 @@ from ..measure.margin import normalized_margin
 from ..measure.neurons import count_dominant, neuron_grad_cosines
 from ..models import mlp
 from ..objective import make_log_loss
+from ..papers import cite
 from ..reparam import decode, get_reparam
 from .base import Claim, Experiment, Outcome, Problem
 from .blocks import (
@@ -257,7 +258,7 @@ def _relative_figure(config, final_norms):
 EXPERIMENT = Experiment(
     name="ewn-xor",
     title="Relative sparsity of EWN on XOR",
-    paper="Morwani & Ramaswamy (ALT 2022), E1.3",
+    paper=cite("morwani", "E1.3 (XOR)"),
     config=Config,
     setup=setup,
     run=run,

@@ -28,6 +28,7 @@ from ..losses import get_loss
 from ..measure.linear_networks import balanced_init, theorem3_rate
 from ..models import deep_linear
 from ..objective import make_log_loss
+from ..papers import cite
 from ..reparam import get_reparam
 from .base import Claim, Experiment, Outcome, Problem
 from .blocks import dtype_field
@@ -220,7 +221,7 @@ def figures(config: Config, outcome: Outcome) -> dict:
 EXPERIMENT = Experiment(
     name="min-imbalance-rate",
     title="Convergence speed against imbalance at a fixed end-to-end map",
-    paper="Min, Tarmoun, Vidal, Mallada (arXiv 2105.06351), E4.2",
+    paper=cite("min", "§5.2 / App. A.2"),
     config=Config,
     setup=setup,
     run=run,

@@ -29,6 +29,7 @@ from ..losses import get_loss
 from ..measure.linear_networks import imbalance, row_space, theorem3_rate
 from ..models import matrix_factorization
 from ..objective import make_log_loss
+from ..papers import cite
 from ..reparam import get_reparam
 from .base import Claim, Experiment, Outcome, Problem
 from .blocks import dtype_field
@@ -250,7 +251,7 @@ def figures(config: Config, outcome: Outcome) -> dict:
 EXPERIMENT = Experiment(
     name="min-imbalance-width",
     title="Imbalance spectrum, loss and rate bounds against width",
-    paper="Min, Tarmoun, Vidal, Mallada (arXiv 2105.06351), E4.1",
+    paper=cite("min", "§5.1 / App. A.1"),
     config=Config,
     setup=setup,
     run=run,

@@ -26,6 +26,7 @@ from ..measure.linear_networks import min_norm_map, orthogonal_init, row_space, 
 from ..measure.rates import power_law
 from ..models import deep_linear
 from ..objective import make_log_loss
+from ..papers import cite
 from ..reparam import get_reparam
 from .base import Claim, Experiment, Outcome, Problem
 from .blocks import dtype_field
@@ -230,7 +231,7 @@ def figures(config: Config, outcome: Outcome) -> dict:
 EXPERIMENT = Experiment(
     name="min-width-bias",
     title="Distance to the min-norm solution against width",
-    paper="Min, Tarmoun, Vidal, Mallada (arXiv 2105.06351), E4.3",
+    paper=cite("min", "App. A.3, Theorem 12"),
     config=Config,
     setup=setup,
     run=run,

@@ -42,6 +42,7 @@ from ..measure.least_squares import (
 )
 from ..models import deep_linear
 from ..objective import make_log_loss
+from ..papers import cite
 from ..reparam import get_reparam
 from .base import Claim, Experiment, Outcome, Problem
 from .blocks import dtype_field
@@ -223,8 +224,8 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
     metrics["stationary_point"] = _stationary_point(problem, a, y, w0)
     return Outcome(metrics, trajectories, notes=[
         "The model, instance and grid are the library's reconstruction (the paper's text is "
-        "not available): PAPERS.md §5.2b; the invariant and the closed-form limit are derived "
-        "there and checked against these runs.",
+        "not available); the invariant and the closed-form limit are derived in "
+        "wnbias.measure.least_squares and checked against these runs.",
         "Each (g0, c) runs by WN-GD and rPGD at eta and eta/4 (GD, t = eta k) and by the WN "
         "flow (diffrax, rates c for g and 1 for w, to the same log-loss)."]
         + ([f"rPGD runs past the step guard: {'; '.join(guard)}"] if guard else []))
@@ -261,7 +262,7 @@ def claims(config: Config, outcome: Outcome) -> list[Claim]:
                       or r["invariant_drift"] < 1e-9 for r in runs)
         out.append(Claim(
             f"{_label(arm)}: ||P w|| exp(g^2/(2c)) is conserved up to the step size",
-            "an invariant of the WN flow (derived, PAPERS.md §5.2)",
+            "an invariant of the WN flow (derived in wnbias.measure.least_squares)",
             f"max relative drift over every run {drift:.1e} at eta = {config.eta:g}, "
             f"{quarter:.1e} at eta/4" + ("" if shrinks else
                                          " (some run's drift did not halve: not O(eta))"),
@@ -309,7 +310,7 @@ def claims(config: Config, outcome: Outcome) -> list[Claim]:
     unstable = [r for r in m["rpgd"] if not r["rpgd_stable"]]
     out.append(Claim(
         "rPGD stays within its step guard eta g^2 ||A||^2 < 2",
-        "past it rPGD stalls (PAPERS.md §5.2b)",
+        "past it rPGD stalls (derived)",
         "every run within the guard" if not unstable else "past the guard: " + ", ".join(
             f"g0={r['g0']:g}, c={r['c']:g} ({r['status']}"
             + (", stalled for this reason)" if r["status"] != "target" else ")")
@@ -347,7 +348,7 @@ def _flow_claims(config: Config, m: dict) -> list[Claim]:
               + ("" if closer else " (some gap did not halve)"), closer),
         Claim("The loss converges linearly, at least at Wu et al.'s rate",
               "log f(t) <= log f(0) - 2 sigma_min(A)^2 int_0^t min(c, g^2) ds (derived, "
-              "PAPERS.md §5.2b)",
+              "wnbias.measure.least_squares)",
               "min over every run and time of the measured decrease / the bound: flow "
               f"{flow_margin:.3f}, " + ", ".join(f"{k} {v:.3f}" for k, v in margins.items()),
               flow_margin >= 1 - 1e-6 and min(margins.values()) >= RATE_SLACK),
@@ -414,7 +415,7 @@ def figures(config: Config, outcome: Outcome) -> dict:
 EXPERIMENT = Experiment(
     name="wu-wn-least-squares",
     title="WN and rPGD on under-determined least squares: the min-norm bias and its two regimes",
-    paper="Wu et al. (NeurIPS 2020), reconstructed (PAPERS.md §5)",
+    paper=cite("wu", "the experiment reconstructed (README: Reconstructions and choices)"),
     config=Config,
     setup=setup,
     run=run,
