@@ -1,9 +1,21 @@
 import fcntl
 import os
+import tempfile
 
 import pytest
 
 import wnbias  # noqa: F401  (enables float64 before any test builds arrays)
+from wnbias.cache import enable_compilation_cache
+
+
+def pytest_configure(config):
+    """One compilation cache per test session, shared by the xdist workers and the CLI runs in
+    subprocesses (via WNBIAS_CACHE_DIR), so a program compiled once is not compiled again;
+    never the user's own cache."""
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid())
+    os.environ["WNBIAS_CACHE_DIR"] = os.path.join(tempfile.gettempdir(),
+                                                  f"wnbias-test-cache-{run_id}")
+    enable_compilation_cache()
 
 
 @pytest.fixture(scope="session")

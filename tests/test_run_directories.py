@@ -125,3 +125,19 @@ def test_a_closed_pipe_is_not_an_error():
     proc.stdout.close()  # the reader is gone before anything is written
     _, err = proc.communicate()
     assert proc.returncode == 0 and b"Traceback" not in err and b"cannot write" not in err, err
+
+
+def test_the_cli_keeps_compiled_programs_in_its_cache_dir(tmp_path):
+    """A second identical run in a fresh process finds the programs the first one compiled."""
+    env = {**os.environ, "WNBIAS_CACHE_DIR": str(tmp_path / "cache")}
+    args = [sys.executable, "-m", "wnbias.cli", "run", "ewn-simple-traj", *TRAJ]
+    first = subprocess.run([*args, "--out", str(tmp_path / "a")], env=env, capture_output=True)
+    assert first.returncode == 0, first.stderr
+    entries = {p.name for p in (tmp_path / "cache").iterdir()}
+    assert entries  # programs were written
+    second = subprocess.run([*args, "--out", str(tmp_path / "b")], env=env, capture_output=True)
+    assert second.returncode == 0
+    assert {p.name for p in (tmp_path / "cache").iterdir()} == entries  # all found, none new
+    off = subprocess.run([*args, "--out", str(tmp_path / "c")], capture_output=True,
+                         env={**env, "WNBIAS_CACHE_DIR": "off"})
+    assert off.returncode == 0

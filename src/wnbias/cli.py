@@ -179,6 +179,9 @@ _show_warning = warnings.showwarning
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.showwarning = _one_line_warning
+    from .cache import enable_compilation_cache
+
+    enable_compilation_cache()
     try:
         status = args.func(args)
         sys.stdout.flush()  # inside the try: a closed pipe is caught here, not at exit

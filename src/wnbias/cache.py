@@ -1,0 +1,46 @@
+"""Compiled programs kept across processes: JAX's persistent compilation cache, per user.
+
+Compiling is most of a short run's wait (a run of ``ewn-simple-traj`` compiles for seconds and
+trains for milliseconds). The CLI turns JAX's persistent cache on in ``$WNBIAS_CACHE_DIR``, else
+``$XDG_CACHE_HOME/wnbias/jax`` or ``~/.cache/wnbias/jax``; ``WNBIAS_CACHE_DIR=off`` turns it off.
+Entries are keyed by the compiled program, its compile options and the JAX/XLA version, never
+by a run's results, so nothing cached can go stale; JAX writes each entry atomically, so two
+processes may share the directory. Programs that compile in under
+``MIN_COMPILE_SECONDS`` are not worth a file and are left out.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MIN_COMPILE_SECONDS = 0.2
+
+
+def cache_dir() -> Path | None:
+    """The directory the cache lives in, or None when ``WNBIAS_CACHE_DIR=off``."""
+    value = os.environ.get("WNBIAS_CACHE_DIR", "").strip()
+    if value.lower() == "off":
+        return None
+    if value:
+        return Path(value).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "wnbias" / "jax"
+
+
+def enable_compilation_cache() -> Path | None:
+    """Turn JAX's persistent compilation cache on in :func:`cache_dir` (before the first
+    compilation of the process); returns the directory, or None when it is off or cannot be
+    created (then every program is compiled as before)."""
+    import jax
+
+    path = cache_dir()
+    if path is None:
+        return None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
+    return path
