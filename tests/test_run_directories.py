@@ -141,3 +141,16 @@ def test_the_cli_keeps_compiled_programs_in_its_cache_dir(tmp_path):
     off = subprocess.run([*args, "--out", str(tmp_path / "c")], capture_output=True,
                          env={**env, "WNBIAS_CACHE_DIR": "off"})
     assert off.returncode == 0
+
+
+def test_ctrl_c_in_the_first_second_exits_130_with_one_line(tmp_path):
+    """SIGINT while JAX and the experiments are still being imported."""
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "wnbias.cli", "run", "ewn-simple-traj", *TRAJ,
+                             "--out", str(tmp_path / "run")], stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # inside the imports (they take seconds)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.count("\n") == 1 and "interrupted" in err

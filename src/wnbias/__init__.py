@@ -1,49 +1,83 @@
-"""wnbias: the inductive bias of gradient descent under weight normalization."""
+"""wnbias: the inductive bias of gradient descent under weight normalization.
 
-import jax
+The public names below are imported on first use (PEP 562), so that ``import wnbias`` and the
+command line start in milliseconds: JAX, diffrax, scipy and matplotlib load only when a name
+that needs them is used (a config error is then reported before they load, and Ctrl-C during
+the first seconds stops cleanly).
+"""
+
+import importlib
+import os
+import sys
 
 __version__ = "0.1.0"
 
 # Asymptotic experiments need float64 (losses to e^-300, norm ratios over many decades). JAX
 # only creates float64 arrays with x64 enabled; float32 stays available through each config's
-# ``dtype``.
-jax.config.update("jax_enable_x64", True)
+# ``dtype``. JAX reads JAX_ENABLE_X64 when it is first imported; if it already is, tell it.
+if "jax" in sys.modules:
+    sys.modules["jax"].config.update("jax_enable_x64", True)
+else:
+    os.environ["JAX_ENABLE_X64"] = "1"
 
-from .dynamics.flow import LogLossClock, TimeClock, run_flow  # noqa: E402
-from .dynamics.gd import log_spaced_steps, run_gd  # noqa: E402
-from .dynamics.schedules import (  # noqa: E402
-    StepRule,
-    backtracking,
-    by_label,
-    constant,
-    constant_by_label,
-    loss_adaptive,
-    relative_rate_cap,
-)
-from .dynamics.sgd import run_sgd  # noqa: E402
-from .dynamics.trajectory import Run, Status, Trajectory  # noqa: E402
-from .initial import (  # noqa: E402
-    load_initial_parameters,
-    save_initial_parameters,
-    seeded_weights,
-    torch_linear_weights,
-)
-from .losses import LOSSES, Loss, get_loss, log_softplus  # noqa: E402
-from .models import Model, coordinate_linear, deep_linear, matrix_factorization, mlp  # noqa: E402
-from .objective import Objective, from_terms, make_log_loss  # noqa: E402
-from .reparam import (  # noqa: E402
-    REPARAMS,
-    ExponentialWN,
-    Normalized,
-    Plain,
-    Polar,
-    ProjectedWN,
-    StandardWN,
-    decode,
-    encode,
-    get_reparam,
-    retract,
-)
+_PUBLIC = {
+    "ExponentialWN": ".reparam",
+    "LOSSES": ".losses",
+    "LogLossClock": ".dynamics.flow",
+    "Loss": ".losses",
+    "Model": ".models",
+    "Normalized": ".reparam",
+    "Objective": ".objective",
+    "Plain": ".reparam",
+    "Polar": ".reparam",
+    "ProjectedWN": ".reparam",
+    "REPARAMS": ".reparam",
+    "Run": ".dynamics.trajectory",
+    "StandardWN": ".reparam",
+    "Status": ".dynamics.trajectory",
+    "StepRule": ".dynamics.schedules",
+    "TimeClock": ".dynamics.flow",
+    "Trajectory": ".dynamics.trajectory",
+    "backtracking": ".dynamics.schedules",
+    "by_label": ".dynamics.schedules",
+    "constant": ".dynamics.schedules",
+    "constant_by_label": ".dynamics.schedules",
+    "coordinate_linear": ".models",
+    "decode": ".reparam",
+    "deep_linear": ".models",
+    "encode": ".reparam",
+    "from_terms": ".objective",
+    "get_loss": ".losses",
+    "get_reparam": ".reparam",
+    "load_initial_parameters": ".initial",
+    "log_softplus": ".losses",
+    "log_spaced_steps": ".dynamics.gd",
+    "loss_adaptive": ".dynamics.schedules",
+    "make_log_loss": ".objective",
+    "matrix_factorization": ".models",
+    "mlp": ".models",
+    "relative_rate_cap": ".dynamics.schedules",
+    "retract": ".reparam",
+    "run_flow": ".dynamics.flow",
+    "run_gd": ".dynamics.gd",
+    "run_sgd": ".dynamics.sgd",
+    "save_initial_parameters": ".initial",
+    "seeded_weights": ".initial",
+    "torch_linear_weights": ".initial",
+}
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'wnbias' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})
+
 
 __all__ = [
     "LOSSES", "LogLossClock", "Loss", "Model", "Normalized", "Objective", "Plain", "Polar",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -176,13 +177,26 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 _show_warning = warnings.showwarning
 
 
+INTERRUPTED = "wnbias: interrupted; finished runs are kept and will be reused"
+
+
+def _interrupt(signum, frame) -> None:
+    """Ctrl-C stops at once, at any moment: a KeyboardInterrupt raised inside a callback (JAX's
+    garbage-collection hook during the imports) would be swallowed and the run go on. Every
+    file is written to a temporary name first, so stopping here loses no finished result."""
+    print(INTERRUPTED, file=sys.stderr, flush=True)
+    os._exit(130)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if argv is None:  # the command line, not a call from Python code
+        signal.signal(signal.SIGINT, _interrupt)
     warnings.showwarning = _one_line_warning
-    from .cache import enable_compilation_cache
-
-    enable_compilation_cache()
     try:
+        from .cache import enable_compilation_cache
+
+        enable_compilation_cache()  # imports JAX: inside the try, so Ctrl-C here is caught
         status = args.func(args)
         sys.stdout.flush()  # inside the try: a closed pipe is caught here, not at exit
         return status
@@ -198,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
               "writable directory with --out / --root", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("wnbias: interrupted; finished runs are kept and will be reused", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
 
 
