@@ -222,7 +222,7 @@ def claims(config: Config, outcome: Outcome) -> list[Claim]:
 def figures(config: Config, outcome: Outcome) -> dict:
     out = {"gd_loss_curves": _gd_figure(config, outcome.trajectories)}
     if any(k.startswith("flow/") for k in outcome.trajectories):
-        out["flow_rates"] = _flow_figure(config, outcome.trajectories)
+        out["flow_rates"] = _flow_figure(config, outcome.trajectories, outcome.metrics)
     return out
 
 
@@ -298,7 +298,7 @@ def _gd_figure(config, trajectories):
     return fig
 
 
-def _flow_figure(config, trajectories):
+def _flow_figure(config, trajectories, metrics):
     names = list(config.flow_parameterizations)
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
@@ -307,12 +307,18 @@ def _flow_figure(config, trajectories):
             t, log_l = run.valid("t"), run.valid("log_loss")
             keep = t > np.e
             p = 2.0 if name == "ewn" else 2.0 - 2.0 / depth
-            ax.plot(np.log(t[keep]), log_exponent_product(t[keep], log_l[keep], p),
-                    label=f"depth {depth}, p = {p:.3g}")
+            line, = ax.plot(np.log(t[keep]), log_exponent_product(t[keep], log_l[keep], p),
+                            label=f"depth {depth}, p = {p:.3g} (theory)")
+            fit = metrics.get(f"flow_{name}_depth{depth}") or {}
+            if fit.get("fit_window_t"):  # the window the fitted exponent comes from
+                lo, hi = np.log(fit["fit_window_t"])
+                ax.axvspan(lo, hi, color=line.get_color(), alpha=0.08)
+                ax.plot([lo, hi], [ax.get_ylim()[0]] * 2, lw=4, color=line.get_color(),
+                        solid_capstyle="butt", label=f"fit window, depth {depth}")
         ax.set_xscale("log")
         ax.set_xlabel("log t")
         ax.set_ylabel("log(L t (log t)^p)")
-        ax.set_title(f"{name}: gradient flow")
+        ax.set_title(f"{name}: gradient flow (flat where L ~ 1/(t (log t)^p))", fontsize=10)
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -213,6 +214,8 @@ def _figure(config, gd):
     steps = np.asarray(config.gd_steps)
     ax.loglog(steps, gd["dev"], "o-", label="GD vs flow at T")
     ax.loglog(steps, gd["dev"][0] * steps / steps[0], "k--", lw=1, label="slope 1")
+    ax.set_xticks(steps, [f"{v:g}" for v in steps])  # the steps run, without crowded minors
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("GD step size")
     ax.set_ylabel("||w_GD(T) - w_flow(T)|| / ||w_flow(T)||")
     ax.set_title(f"EWN: GD -> flow, fitted order {gd['order']:.2f}")

@@ -350,9 +350,12 @@ def _figure(config, trajectories, metrics):
         t = trajectories[name]
         s = {k: t.valid(k) for k in ("log_loss", "neuron_norm", "cos_w_grad")}
         lam = -s["log_loss"]
-        row[0].semilogy(lam, s["neuron_norm"])
+        labels = [f"hidden {u + 1}" for u in range(config.width)] + ["output"]
+        for u, label in enumerate(labels):  # one colour per neuron in both panels
+            row[0].semilogy(lam, s["neuron_norm"][:, u], color=f"C{u % 10}", label=label)
+            row[1].plot(lam, s["cos_w_grad"][:, u], color=f"C{u % 10}")
         row[0].set_title(f"{name}: ||w_u|| ({config.width} hidden + output)")
-        row[1].plot(lam, s["cos_w_grad"])
+        row[0].legend(fontsize=6, ncol=3, title="neuron", title_fontsize=6)
         row[1].set_ylim(-1.05, 1.05)
         row[1].set_title(f"{name}: cos(w_u, grad_u L)")
         for ax in row[:2]:
