@@ -254,6 +254,8 @@ def _claims(config, separable, gd_final, fits) -> list[Claim]:
             f"{_times(plain)}" + (f", SWN {_times(_spread(gd_final, 'swn', depths))}"
                                   if "swn" in config.parameterizations else ""),
             ewn is not None and plain is not None and ewn <= 3 and plain >= 10,
+            criterion="the max/min ratio of the final GD loss over the depths is defined (every "
+                      "loss positive and finite), at most 3 for EWN and at least 10 unnormalized",
         ))
     if not separable:
         claims.append(Claim(
@@ -261,6 +263,9 @@ def _claims(config, separable, gd_final, fits) -> list[Claim]:
             "EWN: Theta(1/(t (log t)^2)) at every depth; unnormalized: 1/(t (log t)^(2-2/L))",
             "not measured: the data are not linearly separable, so the loss cannot go to 0",
             False,
+            criterion="the data are linearly separable (here they are not, so it fails; "
+                      f"flip_labels = {config.flip_labels} flips labels, 0 keeps the authors' "
+                      "data)",
         ))
         return claims
     for (name, depth), fit in fits.items():
@@ -275,6 +280,9 @@ def _claims(config, separable, gd_final, fits) -> list[Claim]:
             f"fitted p = {p:.3f} [{interval[0]:.3f}, {interval[1]:.3f}] "
             f"with q = 1, over t in [{window[0]:.2g}, {window[1]:.2g}]",
             bool(close),
+            criterion=f"the fitted p (q = 1, fit_window {tuple(config.fit_window)} of the log t "
+                      f"range) is within 0.3 of {theory:.3g} and closer to it than to the other "
+                      f"parameterization's {other:.3g}",
         ))
     return claims
 

@@ -168,19 +168,31 @@ def claims(config: Config, outcome: Outcome) -> list[Claim]:
         Claim("EWN flow = unnormalized flow with per-neuron rate ||w_u||^2",
               "the same path w(t) (equivalence theorem)",
               f"max relative deviation over the path {deviation['ewn']:.1e}",
-              deviation["ewn"] < tol),
+              deviation["ewn"] < tol,
+              criterion=f"the largest ||w_EWN(t) - w_plain(t)|| / ||w_plain(t)|| over the saved "
+                        f"times up to T = {config.t_end:g} is below {tol:g} (the solver's "
+                        "tolerances: flow.rtol, flow.atol)"),
         Claim("||v_u|| is conserved by the EWN flow", "d||v_u||/dt = 0",
-              f"max | ||v_u|| - 1 | = {v_drift['ewn']:.1e}", v_drift["ewn"] < tol),
+              f"max | ||v_u|| - 1 | = {v_drift['ewn']:.1e}", v_drift["ewn"] < tol,
+              criterion="the largest | ||v_u|| - 1 | over neurons and saved times is below "
+                        f"{tol:g}"),
         Claim("SWN flow = radial rate 1, tangential rate ||w_u||^2",
               "the same path w(t)", f"max relative deviation {deviation['swn']:.1e}",
-              deviation["swn"] < tol),
+              deviation["swn"] < tol,
+              criterion=f"the largest ||w_SWN(t) - w_plain(t)|| / ||w_plain(t)|| over the saved "
+                        f"times up to T = {config.t_end:g} is below {tol:g} (the solver's "
+                        "tolerances: flow.rtol, flow.atol)"),
         Claim("||v_u|| is conserved by the SWN flow", "d||v_u||/dt = 0",
-              f"max | ||v_u|| - 1 | = {v_drift['swn']:.1e}", v_drift["swn"] < tol),
+              f"max | ||v_u|| - 1 | = {v_drift['swn']:.1e}", v_drift["swn"] < tol,
+              criterion="the largest | ||v_u|| - 1 | over neurons and saved times is below "
+                        f"{tol:g}"),
         Claim("GD approaches the EWN flow at first order in the step",
               "deviation O(step)",
               f"fitted order {order:.2f} (deviations "
               + ", ".join(f"{d:.1e}" for d in m["gd_deviation"].values()) + ")",
-              0.8 <= order <= 1.2),
+              0.8 <= order <= 1.2,
+              criterion="the slope of log(relative deviation of GD's w(T) from the flow's) "
+                        "against log(step) over gd_steps is between 0.8 and 1.2"),
     ]
 
 

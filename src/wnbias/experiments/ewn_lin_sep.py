@@ -244,6 +244,9 @@ def _claims(config: Config, metrics: dict) -> list[Claim]:
                 "every relation below is asymptotic (loss -> 0)",
                 f"not judged: stopped at log-loss {m['final_log_loss']:.4g} ({m['status']})",
                 False,
+                criterion=f"the run reaches log-loss {config.target_log_loss:g} (an unfinished "
+                          "run always fails; gd.max_steps or a higher target_log_loss lets it "
+                          "finish)",
             ))
             continue
         direction = np.asarray(m["final_loss_direction"])
@@ -253,12 +256,15 @@ def _claims(config: Config, metrics: dict) -> list[Claim]:
             f"final {tuple(direction.round(3).tolist())}, drift over the last 10% of log-loss "
             f"{m['loss_direction_late_drift']:.1e}",
             bool(direction.min() < 1e-3 and m["loss_direction_late_drift"] < 1e-2),
+            criterion="the smallest entry of the final l/||l|| is below 1e-3 and l/||l|| moved by"
+                      " less than 1e-2 (Euclidean) since the log-loss was 90% of its final value",
         ))
         claims.append(Claim(
             f"{name.upper()}: cos(grad L, g~) -> -1, g~ = sum_i y_i l~_i grad f(x_i)",
             "the angle between grad L and g~ tends to cos = -1",
             f"final cos = {m['final_cos_grad_gtilde']:.6f}",
             m["final_cos_grad_gtilde"] < -0.999,
+            criterion="the final cos(grad L, g~) is below -0.999",
         ))
         claims.append(_alignment_claim(name, m))
         claims.append(_relation_claim(name, m))
@@ -270,6 +276,8 @@ def _claims(config: Config, metrics: dict) -> list[Claim]:
             f"{m['normalized_margin_late_relative_change']:.1e}",
             m["normalized_margin_late_relative_change"] < 1e-2
             and m["normalized_margin_final"] > m["normalized_margin_initial"],
+            criterion="the normalized margin changed by less than 1% (relative) since the "
+                      "log-loss was 90% of its final value, and ends above its initial value",
         ))
     if config.dynamics == "gd" and set(names) == {"ewn", "swn"}:
         ewn, swn = metrics["ewn"]["epochs"][0], metrics["swn"]["epochs"][0]
@@ -280,6 +288,8 @@ def _claims(config: Config, metrics: dict) -> list[Claim]:
             f"EWN {ewn}, SWN {swn} epochs ({swn / ewn:.1f}x)"
             + ("" if done else " (not every run reached the target)"),
             done and swn >= 5 * ewn,
+            criterion="both runs reach log-loss "
+                      f"{config.target_log_loss:g} and SWN takes at least 5x EWN's GD epochs",
         ))
     return claims
 
@@ -301,7 +311,10 @@ def _alignment_claim(name: str, m: dict) -> Claim:
     label = f"{name.upper()}: cos(w_u, grad_u L) -> -1 for every non-vanishing neuron"
     if not m["non_vanishing_neurons"]:
         return Claim(label, "cos = -1.0000 for the large neurons",
-                     "no non-vanishing neuron identified", False)
+                     "no non-vanishing neuron identified", False,
+                     criterion="some neuron is non-vanishing (final norm >= dominance_threshold x"
+                               " the largest, relative norm decaying slower than (-log L)^"
+                               "vanishing_exponent late); none is, so it fails")
     holds = gaps[-1] < ALIGNMENT_SMALL and all(
         b <= ALIGNMENT_SLACK * a for a, b in zip(gaps, gaps[1:], strict=False))
     return Claim(
@@ -313,6 +326,9 @@ def _alignment_claim(name: str, m: dict) -> Claim:
         + ", ".join(f"{g:.1e}" for g in gaps)
         + ("" if holds else f" (needs < {ALIGNMENT_SMALL:g} at the last and no growth)"),
         bool(holds),
+        criterion=f"the largest 1 + cos over the non-vanishing neurons is below {ALIGNMENT_SMALL:g}"
+                  " at the last scatter log-loss and, from each scatter log-loss to the next, "
+                  f"grows by at most a factor {ALIGNMENT_SLACK:g}",
     )
 
 
@@ -340,6 +356,9 @@ def _relation_claim(name: str, m: dict) -> Claim:
         + " (other relation " + ", ".join(f"{sc[other]:.3f}" for sc in scatter)
         + f"); fitted slopes {slopes}",
         bool(holds),
+        criterion=f"at every scatter log-loss the spread (max - min) of {relation} over the "
+                  "non-vanishing neurons (x = log||w_u||, y = log||grad_u L||) is at most 0.1 "
+                  "and below the other relation's spread",
     )
 
 

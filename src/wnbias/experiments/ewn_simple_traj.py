@@ -163,6 +163,10 @@ def _claims(config, inits, x, paths, steps, reached) -> list[Claim]:
                 f"direction ({', '.join(f'{v:.3f}' for v in direction)}); off-axis "
                 f"coordinate {finals}",
                 ends,
+                criterion=f"the run reaches log-loss {config.target_log_loss:g}, every w0_i x_i"
+                          " > 0 with a unique largest, the final direction's largest |coordinate|"
+                          " is that one, and every other final coordinate is at most "
+                          f"{LIMIT_SLACK:g}x its EWN-flow limit",
             ))
     if "plain" in paths:
         xhat = x / np.linalg.norm(x)
@@ -178,6 +182,8 @@ def _claims(config, inits, x, paths, steps, reached) -> list[Claim]:
             "straight parallel lines in direction x",
             f"max 1 - cos(w(t) - w0, x) = {worst:.1e}",
             bool(worst < 1e-9 and reached["plain"].all()),
+            criterion="every move w(t) - w0 of every unnormalized run has 1 - cos with x below "
+                      f"1e-9, and every run reaches log-loss {config.target_log_loss:g}",
         ))
     if "plain" in steps and "ewn" in steps:
         ewn, plain = np.median(steps["ewn"]), np.median(steps["plain"])
@@ -189,6 +195,8 @@ def _claims(config, inits, x, paths, steps, reached) -> list[Claim]:
             f"epochs: EWN {', '.join(map(str, steps['ewn']))} vs unnormalized "
             f"{', '.join(map(str, steps['plain']))} (median ratio {plain / ewn:.0f}x)",
             bool(plain >= 10 * ewn and reached["plain"].all() and reached["ewn"].all()),
+            criterion="unnormalized GD's median epoch count is at least 10x EWN's, and every run "
+                      f"of both reaches log-loss {config.target_log_loss:g}",
         ))
     return claims
 

@@ -156,16 +156,19 @@ def _finished_values(metrics, name, key) -> np.ndarray:
     return np.asarray(metrics[name][key])[finished(metrics, name)]
 
 
-def _claim(name, paper, arms, metrics, measure) -> Claim:
+def _claim(name, paper, arms, metrics, measure, criterion) -> Claim:
     """A claim about ``arms``, judged over their seeds that reached the target: ``measure()``
     returns (measured text, holds); the claim fails if fewer than half of an arm's seeds
-    finished (sparsity is a statement about the end of training)."""
+    finished (sparsity is a statement about the end of training). ``criterion`` is the test
+    ``measure`` applies."""
+    criterion = (f"{criterion} (medians over the seeds that reached the target; at least half "
+                 "of each arm's seeds must reach it, else the claim fails unjudged)")
     enough, note = finished_note(metrics, arms, LABELS)
     if not enough:
         return Claim(name, paper, f"not judged: fewer than half of the seeds finished ({note})",
-                     False)
+                     False, criterion=criterion)
     measured, holds = measure()
-    return Claim(name, paper, f"{measured}; {note}", bool(holds))
+    return Claim(name, paper, f"{measured}; {note}", bool(holds), criterion=criterion)
 
 
 def _claims(config, final_norms, steps, metrics) -> list[Claim]:
@@ -186,6 +189,8 @@ def _claims(config, final_norms, steps, metrics) -> list[Claim]:
             lambda: (f"neurons >= {t:g} x largest, median over seeds: EWN {count('ewn'):g} "
                      f"[{per_seed('ewn')}], unnormalized {count('plain'):g} "
                      f"[{per_seed('plain')}]", count("ewn") <= count("plain") / 2),
+            criterion=f"EWN's median number of neurons with norm >= {t:g} x the largest "
+                      "(dominance_threshold) is at most half unnormalized GD's",
         ))
     if "plain" in arms:
         def smallest():
@@ -198,6 +203,8 @@ def _claims(config, final_norms, steps, metrics) -> list[Claim]:
             lambda: (f"median {count('plain'):g} of {w} neurons >= {t:g} x largest; smallest "
                      f"relative norm (median over seeds) {smallest():.2f}",
                      count("plain") == w),
+            criterion=f"unnormalized GD's median number of neurons with norm >= {t:g} x the "
+                      f"largest (dominance_threshold) equals the width, {w}",
         ))
     if "swn" in arms and "ewn" in arms:
         claims.append(_claim(
@@ -206,6 +213,8 @@ def _claims(config, final_norms, steps, metrics) -> list[Claim]:
             metrics,
             lambda: (f"median dominant neurons: SWN {count('swn'):g} [{per_seed('swn')}], "
                      f"EWN {count('ewn'):g}", count("swn") >= 2 * count("ewn")),
+            criterion=f"SWN's median number of neurons with norm >= {t:g} x the largest "
+                      "(dominance_threshold) is at least twice EWN's",
         ))
     if "ewn" in arms and "plain" in arms:
         def medians():  # over the finished seeds of each arm (SWN shown when any finished)
@@ -221,6 +230,8 @@ def _claims(config, final_norms, steps, metrics) -> list[Claim]:
                 f"{LABELS[n]} {m:.0f}" for n, m in medians().items())
                 + "; seed 0: " + ", ".join(f"{LABELS[n]} {int(steps[n][0])}" for n in arms),
                 medians()["ewn"] > medians()["plain"]),
+            criterion="EWN's median epoch count to log-loss "
+                      f"{config.target_log_loss:g} is larger than unnormalized GD's",
         ))
     return claims
 

@@ -267,6 +267,8 @@ def claims(config: Config, outcome: Outcome) -> list[Claim]:
             f"{quarter:.1e} at eta/4" + ("" if shrinks else
                                          " (some run's drift did not halve: not O(eta))"),
             shrinks,
+            criterion="for every (g0, c) the invariant's max relative drift at eta/4 is at most "
+                      "half that at eta, or the drift at eta is below 1e-9",
         ))
         errors = [abs(r["extrapolated_distance"] - r["closed_form_distance"]) for r in done]
         allowed = [LIMIT_TOLERANCE * r["closed_form_distance"] + ABSOLUTE_FLOOR * d for r in done]
@@ -278,6 +280,9 @@ def claims(config: Config, outcome: Outcome) -> list[Claim]:
             f"GD at eta and eta/4 extrapolated to eta -> 0: largest error / allowed (1% or "
             f"{ABSOLUTE_FLOOR:g} ||x+||) = {worst:.2f}; {note}",
             bool(done) and len(done) == len(runs) and worst <= 1,
+            criterion=f"every run at eta and eta/4 reaches log-loss {config.target_log_loss:g} "
+                      "and each distance extrapolated to eta -> 0 is within "
+                      f"{LIMIT_TOLERANCE:.0%} of the closed form's + {ABSOLUTE_FLOOR:g} ||x+||",
         ))
         c_min = min(config.cs)
         small = [r for r in done if r["g0"] < d and r["c"] == c_min]
@@ -288,6 +293,8 @@ def claims(config: Config, outcome: Outcome) -> list[Claim]:
             f"c = {c_min:g}, g0 in {[r['g0'] for r in small]}: max ||x - x+|| / ||x+|| = "
             + (f"{max(r['distance'] for r in small) / d:.1e}" if small else "n/a"),
             bool(small) and max(r["distance"] for r in small) <= 1e-3 * d,
+            criterion=f"some finished run has g0 < ||x+|| at c = {c_min:g} (the smallest of cs) "
+                      "and every such run ends within 1e-3 ||x+|| of x+",
         ))
         out.append(Claim(
             f"{_label(arm)}: from |g0| > ||x+|| it does not",
@@ -297,6 +304,8 @@ def claims(config: Config, outcome: Outcome) -> list[Claim]:
                if large else " n/a"),
             bool(large) and all(r["distance"] >= 0.5 * np.sqrt(r["g0"] ** 2 - d**2)
                                 for r in large),
+            criterion="some finished run has g0 > ||x+|| (g0s needs one) and every such run ends"
+                      " at least 0.5 sqrt(g0^2 - ||x+||^2) from x+",
         ))
     gd = m["gd"]
     worst = max(r["error_to_x_plus_plus_px0"] for r in gd)
@@ -306,6 +315,8 @@ def claims(config: Config, outcome: Outcome) -> list[Claim]:
         f"max ||x_inf - (x+ + P x0)|| / ||x+|| = {worst / d:.1e} over g0 = "
         f"{[r['g0'] for r in gd]}",
         all(r["status"] == "target" for r in gd) and worst <= 1e-6 * d,
+        criterion=f"every plain GD run reaches log-loss {config.target_log_loss:g} and ends "
+                  "within 1e-6 ||x+|| of x+ + P x0",
     ))
     unstable = [r for r in m["rpgd"] if not r["rpgd_stable"]]
     out.append(Claim(
@@ -316,6 +327,8 @@ def claims(config: Config, outcome: Outcome) -> list[Claim]:
             + (", stalled for this reason)" if r["status"] != "target" else ")")
             for r in unstable),
         not unstable,
+        criterion=f"every rPGD run has eta g^2 ||A||^2 < 2 at the largest |g| it records (eta = "
+                  f"{config.eta:g}; a smaller eta widens the guard)",
     ))
     out += _flow_claims(config, m)
     return out
@@ -340,25 +353,35 @@ def _flow_claims(config: Config, m: dict) -> list[Claim]:
               f"diffrax flow to log-loss {config.target_log_loss:g}: largest error / allowed "
               f"(1% or {ABSOLUTE_FLOOR:g} ||x+||) = {max(errors):.2g} over {len(flow)} runs; "
               f"invariant drift along the flow {max(r['invariant_drift'] for r in flow):.1e}",
-              max(errors) <= 1 and max(r["invariant_drift"] for r in flow) <= 1e-6),
+              max(errors) <= 1 and max(r["invariant_drift"] for r in flow) <= 1e-6,
+              criterion=f"every flow run's distance to x+ is within {LIMIT_TOLERANCE:.0%} of "
+                        f"the closed form's + {ABSOLUTE_FLOOR:g} ||x+||, and the invariant's "
+                        "max relative drift along every flow run is at most 1e-6"),
         Claim("GD approaches the WN flow as the step shrinks",
               "the flow is the small-step limit of both WN-GD and rPGD",
               f"max ||x_GD - x_flow|| / ||x+||: {max(g for g, _ in gaps) / d:.1e} at eta = "
               f"{config.eta:g}, {max(q for _, q in gaps) / d:.1e} at eta/4"
-              + ("" if closer else " (some gap did not halve)"), closer),
+              + ("" if closer else " (some gap did not halve)"), closer,
+              criterion="for every WN-GD and rPGD run ||x_GD - x_flow|| at eta/4 is at most half"
+                        " that at eta, or the gap at eta is below 1e-9 ||x+||"),
         Claim("The loss converges linearly, at least at Wu et al.'s rate",
               "log f(t) <= log f(0) - 2 sigma_min(A)^2 int_0^t min(c, g^2) ds (derived, "
               "wnbias.measure.least_squares)",
               "min over every run and time of the measured decrease / the bound: flow "
               f"{flow_margin:.3f}, " + ", ".join(f"{k} {v:.3f}" for k, v in margins.items()),
-              flow_margin >= 1 - 1e-6 and min(margins.values()) >= RATE_SLACK),
+              flow_margin >= 1 - 1e-6 and min(margins.values()) >= RATE_SLACK,
+              criterion="the measured log-loss decrease / the bound (where the bound exceeds "
+                        "1e-3) is at least 1 - 1e-6 on every flow run and at least "
+                        f"{RATE_SLACK:g} on every WN-GD and rPGD run"),
         Claim("g = 0 with w orthogonal to A^T y is a stationary point, not a minimum",
               "the reparameterization adds stationary points that are not global minima",
               f"||grad|| there = {stationary['grad_norm']:.1e} (||A^T y|| = "
               f"{stationary['gradient_scale']:.3g}) at loss {stationary['loss']:.4g} = "
               f"||y||^2/2 = {stationary['half_y_sq']:.4g}",
               stationary["grad_norm"] <= 1e-12 * stationary["gradient_scale"]
-              and stationary["loss"] > 0),
+              and stationary["loss"] > 0,
+              criterion="the gradient norm there is at most 1e-12 ||A^T y|| and the loss there "
+                        "is above 0"),
     ]
 
 
