@@ -29,11 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .gd import _finite
 from .trajectory import Run, Status, Trajectory
-
-
-def _finite(tree) -> jax.Array:
-    return jnp.all(jnp.asarray([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(tree)]))
 
 
 def _no_record(theta, x, y) -> dict:

@@ -392,6 +392,12 @@ def _unconverged(rows: list[dict]) -> str:
                                f"{max(r['residual'] for r in bad):.2g}) and are left out")
 
 
+def _sweep_text(fit: dict, rows: list[dict], key: str, symbol: str) -> str:
+    """'fitted exponent p [lo, hi] over m = 64: 6.42, ...': the fit and the norms it fits."""
+    return (f"fitted exponent {_interval(fit)} over {symbol} = "
+            + ", ".join(f"{x}: {v:.3g}" for x, v in zip(*_norms(rows, key), strict=True)))
+
+
 def _interval(fit: dict) -> str:
     return f"{fit['p']:.3f} [{fit['interval'][0]:.3f}, {fit['interval'][1]:.3f}]"
 
@@ -419,9 +425,7 @@ def claims(config: Config, outcome: Outcome) -> list[Claim]:
     out.append(Claim(
         "the predictor-Hessian norm falls with width like m^-1/2",
         "||grad^2_theta f||_2 shrinks with the width at fixed row norm (the bound's width term)",
-        ("fitted exponent " + _interval(fit) + " over m = "
-         + ", ".join(f"{w}: {v:.3g}" for w, v in zip(*_norms(m["width_sweep"], "width"),
-                                                     strict=True))
+        (_sweep_text(fit, m["width_sweep"], "width", "m")
          + f" at init, rows of norm {config.row_norm:g}; local slopes "
          + _local_slopes(m["width_sweep"], "width") + " (a finite-width correction steepens the "
          "small widths)" + _unconverged(m["width_sweep"]))
@@ -434,9 +438,7 @@ def claims(config: Config, outcome: Outcome) -> list[Claim]:
     out.append(Claim(
         "the predictor-Hessian norm grows no faster than L^3 in depth",
         "the secondary summary's bound scales as L^3 (untested by the authors' runs)",
-        ("fitted exponent " + _interval(fit) + " over L = "
-         + ", ".join(f"{d}: {v:.3g}" for d, v in zip(*_norms(m["depth_sweep"], "depth"),
-                                                     strict=True))
+        (_sweep_text(fit, m["depth_sweep"], "depth", "L")
          + f" at width {config.sweep_width}" + _unconverged(m["depth_sweep"]))
         if fit else "too few converged eigensolves to fit",
         bool(fit) and fit["interval"][1] <= 3.0,
