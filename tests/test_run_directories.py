@@ -138,9 +138,11 @@ def test_the_cli_keeps_compiled_programs_in_its_cache_dir(tmp_path):
     second = subprocess.run([*args, "--out", str(tmp_path / "b")], env=env, capture_output=True)
     assert second.returncode == 0
     assert {p.name for p in (tmp_path / "cache").iterdir()} == entries  # all found, none new
+    # off means off, also where a parent process left JAX's own variable set
     off = subprocess.run([*args, "--out", str(tmp_path / "c")], capture_output=True,
-                         env={**env, "WNBIAS_CACHE_DIR": "off"})
-    assert off.returncode == 0
+                         env={**env, "WNBIAS_CACHE_DIR": "off",
+                              "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "inherited")})
+    assert off.returncode == 0 and not (tmp_path / "inherited").exists()
 
 
 def test_ctrl_c_in_the_first_second_exits_130_with_one_line(tmp_path):

@@ -12,6 +12,7 @@ processes may share the directory. Programs that compile in under
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 MIN_COMPILE_SECONDS = 0.2
@@ -31,16 +32,25 @@ def cache_dir() -> Path | None:
 def enable_compilation_cache() -> Path | None:
     """Turn JAX's persistent compilation cache on in :func:`cache_dir` (before the first
     compilation of the process); returns the directory, or None when it is off or cannot be
-    created (then every program is compiled as before)."""
-    import jax
+    created (then every program is compiled as before).
 
+    Imports no JAX: if JAX is not imported yet, this sets the environment variables it reads
+    when it is (``JAX_COMPILATION_CACHE_DIR``, ``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS``),
+    so that a command which fails on its config never loads it; else it updates JAX's config.
+    """
     path = cache_dir()
-    if path is None:
+    if path is None:  # off: also for JAX in a child process that inherited the variable
+        os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
         return None
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
-    jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
+    if "jax" in sys.modules:
+        jax = sys.modules["jax"]
+        jax.config.update("jax_compilation_cache_dir", str(path))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
+    else:
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = str(path)
+        os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = str(MIN_COMPILE_SECONDS)
     return path

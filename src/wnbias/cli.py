@@ -58,12 +58,25 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _checked_config(name: str, preset: str | None = None, overrides=None) -> None:
+    """Resolve and check ``name``'s config, so that a config error is reported before the
+    runner imports JAX (the runner resolves it again; that is cheap)."""
+    from .config import apply_preset, resolve
+    from .experiments import get_experiment
+
+    experiment = get_experiment(name)
+    resolve(experiment.config, apply_preset(experiment.presets, preset, overrides))
+
+
 def cmd_run(args) -> int:
+    overrides = _parse_sets(args.set)
+    out, root = _directory(args.out, "--out"), _directory(args.root, "--root")
+    _checked_config(args.name, args.preset, overrides)  # before JAX is imported
+
     from .runner import run_experiment
 
     record = run_experiment(
-        args.name, _parse_sets(args.set), preset=args.preset, out=_directory(args.out, "--out"),
-        root=_directory(args.root, "--root"),
+        args.name, overrides, preset=args.preset, out=out, root=root,
         force=args.force, progress=not args.quiet,
     )
     _print_record(record)
@@ -81,13 +94,17 @@ def cmd_report(args) -> int:
 
 def cmd_reproduce(args) -> int:
     from .experiments import EXPERIMENTS, get_experiment
-    from .report import combined_report
-    from .runner import run_experiment
-    from .store import write_text
 
     names = args.names or [n for n, e in EXPERIMENTS.items() if e.headline]
     args.out = _directory(args.out, "--out")
     experiments = [get_experiment(n) for n in names]  # all names checked before any work
+    for exp in experiments:  # and every config, before JAX is imported
+        _checked_config(exp.name, exp.reproduce_preset)
+
+    from .report import combined_report
+    from .runner import run_experiment
+    from .store import write_text
+
     runs = {}
     for exp in experiments:
         record = run_experiment(exp.name, preset=exp.reproduce_preset, root=args.out,
@@ -196,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from .cache import enable_compilation_cache
 
-        enable_compilation_cache()  # imports JAX: inside the try, so Ctrl-C here is caught
+        enable_compilation_cache()  # before JAX is imported (the command imports it if needed)
         status = args.func(args)
         sys.stdout.flush()  # inside the try: a closed pipe is caught here, not at exit
         return status

@@ -19,13 +19,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import ConfigError
-from .reparam import Reparam
+from .names import INIT_SCHEMES
 
-INIT_SCHEMES = ("torch", "jax")
+if TYPE_CHECKING:
+    from .reparam import Reparam
+
 _MASK24 = np.uint32((1 << 24) - 1)
 
 

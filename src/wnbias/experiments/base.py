@@ -9,15 +9,21 @@
   run without training.
 
 ``version`` names the layout of the outcome: a stored run of another version is not re-judged.
+
+An :class:`Experiment` is built by its spec, ``experiments/specs/<name>.py`` (name, paper,
+config, presets), which imports no JAX; the four functions live in the implementation module it
+names (``module``, e.g. ``wnbias.experiments.ewn_xor``), imported on first use. So a config is
+resolved and checked, and ``wnbias list`` runs, before JAX, diffrax, scipy or matplotlib load.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..dynamics.trajectory import Trajectory
+from ..dynamics.trajectory import Trajectory  # NumPy only
 
 
 @dataclass(frozen=True)
@@ -68,20 +74,38 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Experiment:
-    """A registered experiment (see the module docstring)."""
+    """A registered experiment (see the module docstring): ``setup``, ``run``, ``claims`` and
+    ``figures`` are those of the implementation module ``module`` (its dotted name), which the
+    first access to one of them imports."""
 
     name: str
     title: str
     paper: str
     config: type
-    setup: Callable[[Any], Problem]
-    run: Callable[[Any, Problem, bool], Outcome]
-    claims: Callable[[Any, Outcome], list[Claim]]
-    figures: Callable[[Any, Outcome], dict[str, Any]]
+    module: str  # the implementation module, e.g. "wnbias.experiments.ewn_xor"
     presets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     version: int = 1
     headline: bool = True
     reproduce_preset: str | None = None  # the preset ``reproduce`` runs (None: the defaults)
+
+    def _function(self, name: str) -> Callable:
+        return getattr(importlib.import_module(self.module), name)
+
+    @property
+    def setup(self) -> Callable[[Any], Problem]:
+        return self._function("setup")
+
+    @property
+    def run(self) -> Callable[[Any, Problem, bool], Outcome]:
+        return self._function("run")
+
+    @property
+    def claims(self) -> Callable[[Any, Outcome], list[Claim]]:
+        return self._function("claims")
+
+    @property
+    def figures(self) -> Callable[[Any, Outcome], dict[str, Any]]:
+        return self._function("figures")
 
     def execute(self, config, progress: bool = False) -> Outcome:
         """``run(config, setup(config))``: the whole computation, without the store."""

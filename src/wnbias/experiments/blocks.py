@@ -5,17 +5,23 @@
 - :class:`FlowSolver` (``flow.*``): the diffrax solver and its tolerances;
 - field helpers for the seed/initialization and precision keys, which stay top-level
   (``seed``, ``n_seeds``, ``init``, ``init_from``, ``dtype``) with per-experiment defaults.
+
+Importing this module imports no JAX (the experiments' specs use it to check a config): the
+step rules and solvers are built from JAX modules only when a run asks for them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..config import block, field
-from ..dynamics.schedules import StepRule, backtracking, loss_adaptive
 from ..errors import ConfigError
-from ..initial import INIT_SCHEMES
+from ..names import INIT_SCHEMES
 from .flow_options import SOLVERS, get_solver
+
+if TYPE_CHECKING:
+    from ..dynamics.schedules import StepRule
 
 DTYPES = ("float64", "float32")
 SCHEDULES = ("authors", "paper")
@@ -76,6 +82,8 @@ class EWNSchedule:
 
     def rule(self, arm: str) -> StepRule:
         """The step rule of ``arm`` (plain, swn or ewn)."""
+        from ..dynamics.schedules import backtracking, loss_adaptive
+
         rates: ArmSchedule = getattr(self, arm)
         authors = self.schedule == "authors"
         rule = loss_adaptive(rates.lr, rates.frac, reference="previous" if authors else "current")

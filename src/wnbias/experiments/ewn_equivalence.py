@@ -11,15 +11,12 @@ deviation shrinks like eta (first order).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import jax
 import jax.numpy as jnp
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..config import field
 from ..dynamics.flow import TimeClock, run_flow
 from ..dynamics.gd import run_gd
 from ..dynamics.preconditioners import ewn_rate, swn_rate
@@ -30,41 +27,10 @@ from ..initial import load_initial_parameters
 from ..losses import get_loss
 from ..models import mlp
 from ..objective import make_log_loss
-from ..papers import cite
 from ..reparam import encode, get_reparam
-from .base import Claim, Experiment, Outcome, Problem
-from .blocks import FlowSolver, dtype_field, flow_solver
+from .base import Claim, Outcome, Problem
 from .common import as_dtype, check_finite
-
-
-@dataclass(frozen=True)
-class Config:
-    seed: int = field(0, doc="random seed of data and initial weights")
-    dim: int = field(3, positive=True, doc="input dimension")
-    width: int = field(6, positive=True, doc="hidden neurons")
-    n_points: int = field(8, positive=True, doc="training points")
-    t_end: float = field(3.0, positive=True, doc="horizon T of the flow")
-    flow: FlowSolver = flow_solver(rtol=1e-10, atol=1e-12)
-    gd_steps: tuple[float, ...] = field(
-        (0.01, 0.005, 0.0025, 0.00125), positive=True, distinct=True,
-        doc="GD step sizes compared with the flow",
-    )
-    dtype: str = dtype_field(choices=("float64",))
-    init_from: str = field("", doc="start from the unnormalized weights in this .npz (keys "
-                           "layer1, layer2; one seed) instead of random ones; every "
-                           "parameterization is encoded from them with unit v, as the theorem "
-                           "assumes")
-
-    def check(self) -> None:
-        if len(self.gd_steps) < 2:
-            raise ConfigError("gd_steps needs at least two step sizes to fit an order")
-        for eta in self.gd_steps:
-            steps = self.t_end / eta
-            if steps < 1 or abs(steps - round(steps)) > 1e-9 * steps:
-                raise ConfigError(f"gd_steps: t_end={self.t_end:g} must be a whole number (>= 1) "
-                                  f"of steps {eta:g}")
-        if self.init_from:  # a bad file is a config error, before any run directory exists
-            _initial_weights(self, _model(self), None)
+from .specs.ewn_equivalence import EXPERIMENT, Config  # noqa: F401  (re-exported)
 
 
 def _model(config: Config):
@@ -234,16 +200,3 @@ def _figure(config, gd):
     ax.legend()
     fig.tight_layout()
     return fig
-
-
-EXPERIMENT = Experiment(
-    name="ewn-equivalence",
-    title="EWN flow = adaptive-rate unnormalized flow; GD -> flow",
-    paper=cite("morwani", "equivalence theorem"),
-    config=Config,
-    setup=setup,
-    run=run,
-    claims=claims,
-    figures=figures,
-    presets={"smoke": {"t_end": "1.0", "gd_steps": "0.004,0.002,0.001"}},
-)

@@ -14,24 +14,18 @@ reproduce stays short; ``--preset full`` runs the paper's sizes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..config import field
 from ..dynamics.flow import TimeClock
 from ..dynamics.gd import run_gd
 from ..dynamics.schedules import constant
-from ..errors import ConfigError
 from ..losses import get_loss
 from ..measure.linear_networks import balanced_init, theorem3_rate
 from ..models import deep_linear
 from ..objective import make_log_loss
-from ..papers import cite
 from ..reparam import get_reparam
-from .base import Claim, Experiment, Outcome, Problem
-from .blocks import dtype_field
+from .base import Claim, Outcome, Problem
 from .common import (
     as_dtype,
     check_finite,
@@ -40,34 +34,12 @@ from .common import (
     mean_square_step,
     require_full_row_rank,
 )
+from .specs.min_imbalance_rate import EXPERIMENT, Config  # noqa: F401  (re-exported)
 
 CASES = ("case 1", "case 2", "case 3", "balanced")
 PAPER_C = {"case 1": 6.51, "case 2": 40.6, "case 3": 21.9}
 PAPER_SIZES = {"d": 500, "n": 100, "width": 500}
 BOUND_SLACK = 1.01  # GD at a small step against the flow's bound
-
-
-@dataclass(frozen=True)
-class Config:
-    seed: int = field(0, nonnegative=True, doc="seed of X, Theta, the noise and U0, V0")
-    d: int = field(200, positive=True, doc="input dimension D (paper: 500)")
-    n: int = field(40, positive=True, doc="samples (paper: 100)")
-    width: int = field(200, positive=True, doc="hidden width h (paper: 500)")
-    scales: tuple[float, ...] = field((0.1, 0.1, 0.5, 0.02, 0.05, 0.2), positive=True,
-                                      doc="(sigma_U, sigma_V) of cases 1-3, flattened")
-    noise: float = field(0.01, nonnegative=True, doc="std of the target noise")
-    eta: float = field(5e-4, positive=True, doc="GD step on (1/n)||Y - X U V^T||^2")
-    steps: int = field(15_000, positive=True, doc="GD iterations")
-    dtype: str = dtype_field(choices=("float64",))
-
-    def check(self) -> None:
-        if len(self.scales) != 6:
-            raise ConfigError(f"scales needs 6 values (sigma_U, sigma_V per case), got "
-                              f"{len(self.scales)}")
-        if not self.n < self.d:
-            raise ConfigError(f"n={self.n} must be below d={self.d} (under-determined)")
-        if self.width < self.n:
-            raise ConfigError(f"width={self.width} must be >= rank X = n={self.n} for the bounds")
 
 
 def _instance(config: Config):
@@ -227,18 +199,3 @@ def figures(config: Config, outcome: Outcome) -> dict:
     ax.legend(fontsize=7)
     fig.tight_layout()
     return {"loss_and_bounds": fig}
-
-
-EXPERIMENT = Experiment(
-    name="min-imbalance-rate",
-    title="Convergence speed against imbalance at a fixed end-to-end map",
-    paper=cite("min", "§5.2 / App. A.2"),
-    config=Config,
-    setup=setup,
-    run=run,
-    claims=claims,
-    figures=figures,
-    presets={"smoke": {"d": "60", "n": "12", "width": "60", "steps": "2000"},
-             "full": {"d": "500", "n": "100", "width": "500"}},
-    version=2,
-)

@@ -13,27 +13,22 @@ Proposition 1's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..config import field
 from ..dynamics.flow import TimeClock
 from ..dynamics.gd import run_gd
 from ..dynamics.schedules import constant
-from ..errors import ConfigError
 from ..losses import get_loss
 from ..measure.linear_networks import imbalance, row_space, theorem3_rate
 from ..models import matrix_factorization
 from ..objective import make_log_loss
-from ..papers import cite
 from ..reparam import get_reparam
-from .base import Claim, Experiment, Outcome, Problem
-from .blocks import dtype_field
+from .base import Claim, Outcome, Problem
 from .common import as_dtype, check_finite, flow_beside_gd, log_loss_gap
+from .specs.min_imbalance_width import EXPERIMENT, Config  # noqa: F401  (re-exported)
 
 BOUND_SLACK = 1.01  # GD at step 0.05 against the flow's bounds
 FLOW_SLACK = 1e-6  # the flow itself, up to the solver's tolerance
@@ -43,23 +38,6 @@ RESOLVED = 1e-20
 # The flow's solver (atol 1e-12 on O(1) weights) leaves L at ~1e-20 L(0): its record is compared
 # while L - L* is above this fraction of its start, and the solve stops there.
 FLOW_RESOLVED = 1e-14
-
-
-@dataclass(frozen=True)
-class Config:
-    seed: int = field(0, nonnegative=True, doc="seed of Y, U and V")
-    n: int = field(20, positive=True, doc="rows of Y")
-    m: int = field(5, positive=True, doc="columns of Y (paper: 5 in the text, 10 in App. A.1)")
-    widths: tuple[int, ...] = field((30, 100, 300, 1000), positive=True, distinct=True,
-                                    doc="hidden widths h")
-    eta: float = field(0.05, positive=True, doc="GD step")
-    steps: int = field(15_000, positive=True, doc="GD iterations")
-    dtype: str = dtype_field(choices=("float64",))
-
-    def check(self) -> None:
-        if min(self.widths) < max(self.n, self.m):
-            raise ConfigError(f"widths={self.widths}: the bounds need h >= max(n, m) = "
-                              f"{max(self.n, self.m)}")
 
 
 def _start(config: Config, h: int):
@@ -261,17 +239,3 @@ def figures(config: Config, outcome: Outcome) -> dict:
     axes[2].set_title("instantaneous rate; dashed: Proposition 1, dotted: flow")
     fig.tight_layout()
     return {"imbalance_and_rates": fig}
-
-
-EXPERIMENT = Experiment(
-    name="min-imbalance-width",
-    title="Imbalance spectrum, loss and rate bounds against width",
-    paper=cite("min", "§5.1 / App. A.1"),
-    config=Config,
-    setup=setup,
-    run=run,
-    claims=claims,
-    figures=figures,
-    presets={"smoke": {"widths": "30,1000", "steps": "1500"}},
-    version=2,
-)

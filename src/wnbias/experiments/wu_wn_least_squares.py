@@ -17,18 +17,16 @@ closed-form limit are derived there and checked here against the runs.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..config import field
 from ..dynamics.flow import LogLossClock
 from ..dynamics.gd import run_gd
 from ..dynamics.schedules import by_label, constant
-from ..errors import ConfigError, WnbiasWarning
+from ..errors import WnbiasWarning
 from ..losses import get_loss
 from ..measure.least_squares import (
     min_norm_solution,
@@ -42,34 +40,14 @@ from ..measure.least_squares import (
 )
 from ..models import deep_linear
 from ..objective import make_log_loss
-from ..papers import cite
 from ..reparam import get_reparam
-from .base import Claim, Experiment, Outcome, Problem
-from .blocks import dtype_field
+from .base import Claim, Outcome, Problem
 from .common import as_dtype, check_finite, flow_beside_gd, require_full_row_rank
+from .specs.wu_wn_least_squares import EXPERIMENT, Config  # noqa: F401  (re-exported)
 
 WN_ARMS = ("wn", "rpgd")  # x = g w/||w|| by WN-GD and by rPGD
 LIMIT_TOLERANCE = 0.01  # the simulated limit against the closed form, relative ...
 ABSOLUTE_FLOOR = 1e-4  # ... or this fraction of ||x+|| for exponentially small distances
-
-
-@dataclass(frozen=True)
-class Config:
-    seed: int = field(1, nonnegative=True, doc="seed of A, x* and the direction w0")
-    n: int = field(10, positive=True, doc="measurements (rows of A)")
-    d: int = field(30, positive=True, doc="unknowns (columns of A); d > n")
-    g0s: tuple[float, ...] = field((0.1, 1.0, 3.0, 10.0), positive=True, distinct=True,
-                                   doc="initial g (x0 = g0 w0 for plain GD)")
-    cs: tuple[float, ...] = field((0.1, 1.0, 10.0), positive=True, distinct=True,
-                                  doc="rate ratios c = gamma/eta (g's rate over w's)")
-    eta: float = field(2e-3, positive=True, doc="GD step of w (and of x for plain GD)")
-    target_log_loss: float = field(-30.0, doc="stop at this log-loss (log of ||Ax-y||^2/2)")
-    max_steps: int = field(200_000, positive=True, doc="step budget per run")
-    dtype: str = dtype_field(choices=("float64",))
-
-    def check(self) -> None:
-        if not self.d > self.n:
-            raise ConfigError(f"d={self.d} must exceed n={self.n} (under-determined)")
 
 
 def _instance(config: Config):
@@ -433,17 +411,3 @@ def figures(config: Config, outcome: Outcome) -> dict:
     axes[2].legend(fontsize=7)
     fig.tight_layout()
     return {"least_squares": fig}
-
-
-EXPERIMENT = Experiment(
-    name="wu-wn-least-squares",
-    title="WN and rPGD on under-determined least squares: the min-norm bias and its two regimes",
-    paper=cite("wu", "the experiment reconstructed (README: Reconstructions and choices)"),
-    config=Config,
-    setup=setup,
-    run=run,
-    claims=claims,
-    figures=figures,
-    presets={"smoke": {"g0s": "0.1,10", "cs": "0.1,1", "max_steps": "150000"}},
-    version=2,
-)
