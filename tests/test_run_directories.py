@@ -156,3 +156,24 @@ def test_ctrl_c_in_the_first_second_exits_130_with_one_line(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and err.count("\n") == 1 and "interrupted" in err
+
+
+def test_library_warnings_of_a_run_reach_its_report_once(monkeypatch):
+    """What the terminal showed (a WnbiasWarning, however often raised) is in the notes."""
+    import warnings
+
+    from wnbias import runner
+    from wnbias.errors import WnbiasWarning
+    from wnbias.experiments import Outcome
+
+    class Warns:
+        def execute(self, config, progress):
+            for _ in range(3):
+                warnings.warn("the flow integrates in float64", WnbiasWarning, stacklevel=2)
+            return Outcome({}, {}, notes=["a note"])
+
+    shown = []
+    monkeypatch.setattr(warnings, "showwarning", lambda m, *a, **k: shown.append(str(m)))
+    outcome = runner._execute(Warns(), None, False)
+    assert shown == ["the flow integrates in float64"]
+    assert outcome.notes == ["a note", "Warning: the flow integrates in float64"]

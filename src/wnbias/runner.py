@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from . import store  # noqa: E402
 from .config import apply_preset, from_dict, resolve, to_dict  # noqa: E402
-from .errors import ConfigError, RunStopped, UserError  # noqa: E402
+from .errors import ConfigError, RunStopped, UserError, WnbiasWarning  # noqa: E402
 from .experiments import get_experiment  # noqa: E402
 from .initial import save_initial_parameters  # noqa: E402
 from .report import run_report  # noqa: E402
@@ -78,7 +79,7 @@ def run_experiment(
     (run_dir / store.SUMMARY).unlink(missing_ok=True)  # a stale summary must not survive
     store.write_json(run_dir / "config.json", {"experiment": name, **config_dict})
     try:
-        outcome = experiment.execute(config, progress)
+        outcome = _execute(experiment, config, progress)
     except RunStopped as error:
         if error.partial:
             store.write_trajectories(run_dir / store.TRAJECTORY, error.partial)
@@ -93,6 +94,28 @@ def run_experiment(
     summary = _judge_and_draw(experiment, config, config_dict, run_dir, digest,
                               [f"{stem}.npz" for stem in outcome.initial])
     return RunRecord(name, run_dir, summary, summary["figures"], reused=False)
+
+
+def _execute(experiment, config, progress: bool):
+    """The experiment's outcome, with each library warning it raised (shown once, as it came)
+    among its notes, so that the report keeps what the terminal showed."""
+    shown: dict[str, None] = {}
+    show = warnings.showwarning
+
+    def note(message, category, *args, **kwargs):
+        if not issubclass(category, WnbiasWarning):
+            show(message, category, *args, **kwargs)
+        elif str(message) not in shown:
+            shown[str(message)] = None
+            show(message, category, *args, **kwargs)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", WnbiasWarning)  # also those an earlier run raised
+        warnings.showwarning = note
+        outcome = experiment.execute(config, progress)
+    outcome.notes.extend(f"Warning: {m}" for m in shown
+                         if not any(m in n for n in outcome.notes))
+    return outcome
 
 
 def _claim_directory(run_dir: Path, name: str, config_dict: dict, force: bool) -> None:

@@ -7,6 +7,7 @@ import pytest
 
 import wnbias as wb
 from wnbias.dynamics.flow import LogLossClock, TimeClock, run_flow
+from wnbias.errors import WnbiasWarning
 
 X, Y = jnp.array([[2.0, 1.0]]), jnp.ones(1)
 W0 = np.array([1.0, 1.0])
@@ -132,3 +133,12 @@ def test_batched_flow_with_per_seed_rates_is_each_seed_alone():
     alone = run_flow(log_loss, jax.tree.map(lambda v: v[1], theta0), (), TimeClock(t_end=2.0),
                      rates=jax.tree.map(lambda v: v[1], rates), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(run.theta["a"][1], alone.theta["a"][0], rtol=1e-12)
+
+
+def test_a_float32_start_is_integrated_in_float64_and_says_so():
+    log_loss, theta0, record = simple_traj("ewn")
+    start = jax.tree.map(lambda a: a.astype(jnp.float32), theta0)
+    data = (X.astype(jnp.float32), Y.astype(jnp.float32))
+    with pytest.warns(WnbiasWarning, match="integrates in float64"):
+        run = run_flow(log_loss, start, data, LogLossClock(target_log_loss=-5.0), record=record)
+    assert all(a.dtype == np.float64 for a in jax.tree.leaves(run.theta))

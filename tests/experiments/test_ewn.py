@@ -30,6 +30,22 @@ def test_simple_traj_small_budget():
     np.testing.assert_allclose(moves[:, 0], 2 * moves[:, 1], rtol=1e-12)
 
 
+def test_straight_lines_are_judged_at_the_runs_precision():
+    """float32 rounds w(t) to ~1e-7: the straight-line claim's tolerance scales with eps, and a
+    path bent off the line by more than that fails it."""
+    config = resolve(ewn_simple_traj.Config, {"inits": "1,1", "target_log_loss": "-20",
+                                              "dtype": "float32", "parameterizations": "plain"})
+    result = judged(ewn_simple_traj, config)
+    straight = next(c for c in result.claims if c.name.startswith("Unnormalized GD moves"))
+    assert straight.holds and "eps of float32" in straight.measured
+    path = result.trajectories["plain"].valid("w").astype(np.float64)
+    bent = path + 1e-4 * np.linspace(0, 1, len(path))[:, None] * np.array([1.0, -2.0])
+    claims = ewn_simple_traj._claims(config, np.array([[1.0, 1.0]]), np.array([2.0, 1.0]),
+                                     {"plain": [bent]}, {"plain": np.array([1])},
+                                     {"plain": np.array([True])})
+    assert not next(c for c in claims if c.name.startswith("Unnormalized GD moves")).holds
+
+
 def test_off_axis_limit_closed_form():
     limits = ewn_simple_traj.off_axis_limits(np.array([1.0, 1.0]), np.array([2.0, 1.0]))
     assert limits[0] == np.inf and limits[1] == pytest.approx(2.0)

@@ -20,6 +20,7 @@ parameter count times the grid.
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..errors import WnbiasWarning
 from .trajectory import Run, Status, Trajectory
 
 # Largest relative gap allowed between the log-loss clock -lambda and the true log L(theta).
@@ -232,7 +234,16 @@ def run_flow(
     by more than ``CLOCK_TOLERANCE``); its counts are the solver's steps and
     ``function_evaluations`` from the Butcher tableau (each one value_and_grad; -1 for implicit
     solvers) and the final ``time``. The final theta has a leading seed axis (of 1 unbatched).
+
+    The flow integrates in float64 whatever the start's precision: diffrax promotes theta to
+    the precision of its time variable, and the default tolerances are below float32's
+    resolution. A float32 start gets a :class:`~wnbias.errors.WnbiasWarning` saying so (the
+    run's report lists it).
     """
+    if any(jnp.result_type(a) == jnp.float32 for a in jax.tree.leaves(theta0)):
+        warnings.warn("the gradient flow integrates in float64 (diffrax promotes a float32 start "
+                      "to the precision of its time variable); GD runs stay in float32",
+                      WnbiasWarning, stacklevel=2)
     if not isinstance(clock, Clock):
         raise ValueError(f"unknown clock {clock!r}; allowed: LogLossClock(target_log_loss=...), "
                          "TimeClock(t_end=...)")
