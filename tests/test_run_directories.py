@@ -167,6 +167,8 @@ def test_library_warnings_of_a_run_reach_its_report_once(monkeypatch):
     from wnbias.experiments import Outcome
 
     class Warns:
+        name = "warns"
+
         def execute(self, config, progress):
             for _ in range(3):
                 warnings.warn("the flow integrates in float64", WnbiasWarning, stacklevel=2)

@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never open a window
 import matplotlib.pyplot as plt  # noqa: E402
 
+from . import progress as progress_lines  # noqa: E402
 from . import store  # noqa: E402
 from .config import apply_preset, from_dict, resolve, to_dict  # noqa: E402
 from .errors import ConfigError, RunStopped, UserError, WnbiasWarning  # noqa: E402
@@ -109,7 +110,7 @@ def _execute(experiment, config, progress: bool):
             shown[str(message)] = None
             show(message, category, *args, **kwargs)
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), progress_lines.experiment(experiment.name):
         warnings.simplefilter("always", WnbiasWarning)  # also those an earlier run raised
         warnings.showwarning = note
         outcome = experiment.execute(config, progress)
