@@ -20,6 +20,16 @@ if "jax" in sys.modules:
 else:
     os.environ["JAX_ENABLE_X64"] = "1"
 
+# Equinox's runtime checks (``eqx.error_if``, inside every diffrax solve even with throw=False:
+# e.g. that the save times are increasing) are host callbacks unless EQX_ON_ERROR=nan, and
+# JAX's persistent compilation cache cannot keep a program with host callbacks, so every
+# gradient-flow solve would be compiled again in each process. With "nan" a failed check
+# turns its value into NaN instead of raising. The flow already solves with throw=False and
+# reports a failed solve from its result code (status solver_failure), which this does not
+# change. Equinox reads the variable once, when it is imported (a user's own setting wins; it
+# has no effect if equinox was imported before wnbias).
+os.environ.setdefault("EQX_ON_ERROR", "nan")
+
 _PUBLIC = {
     "ExponentialWN": ".reparam",
     "LOSSES": ".losses",

@@ -67,6 +67,29 @@ def test_solver_failure_keeps_trajectory_and_says_what_to_change():
     assert len(result.trajectory.valid("w")) >= 1 and result.log_loss[0] > -300.0
 
 
+def test_equal_arguments_reuse_the_compiled_solve():
+    """The solve is keyed by its static arguments, not by closures built per call or by the
+    data: new but equal clocks and solvers, new data arrays and another target or horizon (host
+    data) compile nothing more."""
+    import diffrax
+
+    from wnbias.dynamics import flow
+
+    log_loss, theta0, record = simple_traj("plain")
+    first = run_flow(log_loss, theta0, (X, Y), LogLossClock(-100.0), record=record)
+    run_flow(log_loss, theta0, (X, Y), TimeClock(10.0), record=record)
+    compiled = flow._solve._cache_size()
+    again = run_flow(log_loss, theta0, (jnp.array(X), jnp.array(Y)), LogLossClock(-100.0),
+                     record=record, solver=diffrax.Tsit5())
+    for key in first.trajectory.series:
+        np.testing.assert_array_equal(again.trajectory.series[key], first.trajectory.series[key])
+    deeper = run_flow(log_loss, theta0, (X, Y), LogLossClock(-200.0), record=record)
+    longer = run_flow(log_loss, theta0, (X, Y), TimeClock(1e3), record=record)
+    assert flow._solve._cache_size() == compiled
+    assert deeper.log_loss[0] == pytest.approx(-200.0)
+    assert longer.trajectory.counts["time"][0] == 1e3
+
+
 def test_time_budget_stops_early():
     log_loss, theta0, record = simple_traj("plain")
     result = run_flow(log_loss, theta0, (X, Y), LogLossClock(-300.0, t_max=1e6))

@@ -16,6 +16,7 @@ from wnbias import (
     run_gd,
 )
 from wnbias.data.synthetic import xor_points
+from wnbias.dynamics import gd
 from wnbias.objective import from_terms
 
 
@@ -204,6 +205,22 @@ def test_log_spaced_steps():
     steps = log_spaced_steps(10_000, 50)
     assert steps[0] == 0 and steps[1] == 1 and steps[-1] == 10_000
     assert np.all(np.diff(steps) > 0) and 40 <= len(steps) <= 51
+
+
+def test_budgets_share_one_program_and_keep_their_own_grid():
+    """max_steps is data: the step grid is padded to its longest for n_log, so every budget of
+    at least n_log steps reuses the compiled programs, and each run records its own grid."""
+    model, reparam, log_loss, x, y = xor_problem("plain")
+    theta = encode(model.init(jax.random.PRNGKey(0)), reparam)
+    run_gd(log_loss, theta, (x, y), constant(0.05), max_steps=100, n_log=60)
+    compiled = gd._init._cache_size(), gd._run_chunk._cache_size()
+    for steps in (60, 3000):  # grids of 36 and 53 steps
+        result = run_gd(log_loss, theta, (x, y), constant(0.05), max_steps=steps, n_log=60)
+        assert (gd._init._cache_size(), gd._run_chunk._cache_size()) == compiled
+        assert result.trajectory.status_names() == ["budget"]
+        np.testing.assert_array_equal(result.trajectory.valid("step"),
+                                      log_spaced_steps(steps, 60))
+        assert result.trajectory.series["step"].shape == (1, len(log_spaced_steps(steps, 60)) + 1)
 
 
 def test_max_steps_must_be_positive():

@@ -1,14 +1,38 @@
 """Every registered experiment: its smoke preset runs, its claims are well formed, its figures
-and claims come back from the store alone, and a second run is reused."""
+and claims come back from the store alone, a second run is reused, and a second identical
+computation in the same process compiles nothing."""
 
+import collections
+import contextlib
 import json
 import subprocess
 import sys
 
+import jax
 import pytest
 
+from wnbias.config import apply_preset, resolve
 from wnbias.experiments import EXPERIMENTS
 from wnbias.runner import report_run, run_experiment
+
+COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+
+
+@contextlib.contextmanager
+def compilations():
+    """A Counter of the XLA programs compiled inside, by name. JAX records the event for every
+    program missing from its in-memory cache, also one then read from the persistent cache."""
+    compiled = collections.Counter()
+
+    def listen(event, duration, **kwargs):
+        if event == COMPILE_EVENT:
+            compiled[kwargs.get("fun_name", "?")] += 1
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield compiled
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
 
 
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
@@ -27,6 +51,17 @@ def test_smoke_preset_round_trips_through_the_store(name, smoke_run):
     assert again.summary["claims"] == claims
     assert all((record.run_dir / f"{stem}.png").stat().st_size > 0 for stem in record.figures)
     assert run_experiment(name, preset="smoke", root=record.run_dir.parent).reused
+
+    # the same computation again in this process reuses every compiled program: the engines key
+    # them by objects the experiments cache (objectives, record functions), not fresh closures
+    experiment = EXPERIMENTS[name]
+    config = resolve(experiment.config, apply_preset(experiment.presets, "smoke", {}))
+    if record.reused:  # the other xdist worker computed it: compile in this process first
+        experiment.execute(config)
+    with compilations() as compiled:
+        experiment.execute(config)
+    assert not compiled, (f"{name}: a second identical execute compiled "
+                          f"{sum(compiled.values())} programs: {dict(compiled)}")
 
 
 def _report(path):

@@ -113,6 +113,28 @@ def test_lanczos_matches_dense_spectrum(net):
     assert str(top).startswith(f"{top.value:.6g} (residual ")
 
 
+def _data_loss(theta, x, y):
+    return 0.5 * jnp.mean(jnp.sum((_predict(theta, x) - y) ** 2, axis=1))
+
+
+def test_data_as_args_give_the_same_spectrum_and_one_program(net):
+    """fun(theta, *args) with the data as traced args: the spectrum of the closure's, and
+    other data of the same shapes reuse the compiled HVP."""
+    from wnbias.measure import hessian
+
+    theta, h = net
+    eig = np.linalg.eigvalsh(h)
+    top, bottom = extreme_eigenvalues(_data_loss, theta, args=(X, Y), tol=1e-10)
+    assert abs(top.value - eig[-1]) < 1e-8 * abs(eig[-1])
+    assert abs(bottom.value - eig[0]) < 1e-8 * abs(eig[0])
+    compiled = hessian._flat_hvp._cache_size()
+    other = spectral_norm(_data_loss, theta, args=(2 * X, Y), tol=1e-8)
+    assert hessian._flat_hvp._cache_size() == compiled
+    want = np.abs(np.linalg.eigvalsh(dense_hessian(lambda th: _data_loss(th, 2 * X, Y),
+                                                   theta))).max()
+    assert other.converged and abs(other.value - want) < 1e-6 * want
+
+
 def test_operator_counts_matvecs_and_compiles_in_float32():
     theta32 = _net_params(dtype=jnp.float32)
     op = hessian_operator(_loss, theta32)

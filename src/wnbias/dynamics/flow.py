@@ -23,7 +23,8 @@ from __future__ import annotations
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, ClassVar
 
 import diffrax
@@ -64,6 +65,11 @@ class Clock(ABC):
     extra values to save. ``event_status`` is the status of a solve that stopped on the
     clock's event; ``checks_drift`` says whether the saved values carry ``clock_log_loss``, to
     be checked against the true log-loss (``CLOCK_TOLERANCE``).
+
+    A clock is a static argument of the compiled solve, so it must be hashable and compare by
+    value (a frozen dataclass does): equal clocks share one program (as do clocks whose
+    :meth:`in_program` are equal). ``vector_field``, ``event`` and ``observe`` are called on
+    :meth:`in_program` while that program is traced, with ``data`` as traced arrays.
     """
 
     event_status: ClassVar[Status]
@@ -92,6 +98,12 @@ class Clock(ABC):
     @abstractmethod
     def observe(self, log_loss, data, record) -> Observe:
         """The values saved at each grid point: ``t``, ``log1p_t``, ``log_loss`` and ``record``."""
+
+    def in_program(self) -> Clock:
+        """The clock the compiled solve is keyed by and traces: this one with the fields that
+        only the host uses (checks, interval, save grid: traced data) set to a fixed value, so
+        that clocks differing only there share one program. Default: the clock itself."""
+        return self
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,9 @@ class LogLossClock(Clock):
 
         return observe
 
+    def in_program(self) -> LogLossClock:
+        return replace(self, target_log_loss=-np.inf)  # the target is the interval's end
+
 
 @dataclass(frozen=True)
 class TimeClock(Clock):
@@ -197,6 +212,9 @@ class TimeClock(Clock):
 
         return observe
 
+    def in_program(self) -> TimeClock:
+        return replace(self, t_end=np.inf)  # t_end is the interval's end and sets the grid
+
 
 def run_flow(
     log_loss: Callable[..., jax.Array],
@@ -239,6 +257,10 @@ def run_flow(
     the precision of its time variable, and the default tolerances are below float32's
     resolution. A float32 start gets a :class:`~wnbias.errors.WnbiasWarning` saying so (the
     run's report lists it).
+
+    Compiled code is reused across calls with the same ``log_loss``, ``preconditioner`` and
+    ``record`` objects, equal clocks and solvers (both compare by value), the same tolerances,
+    ``max_steps`` and shapes: the data are traced arguments, not constants of the program.
     """
     if any(jnp.result_type(a) == jnp.float32 for a in jax.tree.leaves(theta0)):
         warnings.warn("the gradient flow integrates in float64 (diffrax promotes a float32 start "
@@ -248,14 +270,6 @@ def run_flow(
         raise ValueError(f"unknown clock {clock!r}; allowed: LogLossClock(target_log_loss=...), "
                          "TimeClock(t_end=...)")
     solver = solver or diffrax.Tsit5()
-    base = preconditioner or (lambda theta, g: g)
-
-    def precondition(theta, g, leaf_rates):
-        pg = base(theta, g)
-        return pg if leaf_rates is None else jax.tree.map(jnp.multiply, leaf_rates, pg)
-
-    record = record or (lambda theta: {})
-    value_and_grad = jax.value_and_grad(log_loss)
     if not batched:
         theta0, rates = jax.tree.map(lambda a: jnp.asarray(a)[None], (theta0, rates))
     log_losses0 = np.asarray(jax.vmap(lambda th: log_loss(th, *data))(theta0), dtype=float)
@@ -264,29 +278,13 @@ def run_flow(
     for value in log_losses0:
         clock.validate(float(value))
 
-    field = clock.vector_field(log_loss, value_and_grad, precondition, data)
-    event = clock.event(log_loss, data)
-    observe = clock.observe(log_loss, data, record)
-    meter = diffrax.TqdmProgressMeter() if progress and not batched else \
-        diffrax.NoProgressMeter()
-
-    def solve_one(theta, s0, s1, grid, leaf_rates):
-        saveat = diffrax.SaveAt(subs=[
-            diffrax.SubSaveAt(ts=grid, fn=observe),
-            diffrax.SubSaveAt(t1=True, fn=observe),
-            diffrax.SubSaveAt(t1=True),
-        ])
-        return diffrax.diffeqsolve(
-            diffrax.ODETerm(field), solver, s0, s1, None, {"theta": theta, "u": jnp.zeros(())},
-            args=leaf_rates, saveat=saveat,
-            stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol), event=event,
-            max_steps=max_steps, throw=False, progress_meter=meter,
-        )
-
     intervals = np.asarray([clock.interval(float(v)) for v in log_losses0])
     grids = np.stack([clock.save_grid(float(v), n_save) for v in log_losses0])
-    sol = jax.jit(jax.vmap(solve_one))(theta0, jnp.asarray(intervals[:, 0]),
-                                       jnp.asarray(intervals[:, 1]), jnp.asarray(grids), rates)
+    sol = _solve(theta0, jnp.asarray(intervals[:, 0]), jnp.asarray(intervals[:, 1]),
+                 jnp.asarray(grids), rates, data, log_loss=log_loss, clock=clock.in_program(),
+                 preconditioner=preconditioner or _unpreconditioned, record=record or _no_record,
+                 solver=solver, rtol=float(rtol), atol=float(atol), max_steps=int(max_steps),
+                 progress=progress and not batched)
     seeds = [_seed_result(jax.tree.map(lambda a, i=i: np.asarray(a)[i], sol), clock, solver)
              for i in range(len(log_losses0))]
     keys = seeds[0][0].keys()
@@ -301,6 +299,53 @@ def run_flow(
             message="; ".join(f"seed {i}: {m}" if len(seeds) > 1 else m
                               for i, (_, _, m, _) in enumerate(seeds) if m)),
     )
+
+
+def _unpreconditioned(theta, g):
+    return g
+
+
+def _no_record(theta) -> dict:
+    return {}
+
+
+@partial(jax.jit, static_argnames=("log_loss", "clock", "preconditioner", "record", "solver",
+                                   "rtol", "atol", "max_steps", "progress"))
+def _solve(theta0, s0, s1, grids, rates, data, *, log_loss, clock, preconditioner, record, solver,
+           rtol, atol, max_steps, progress):
+    """Every seed's diffeqsolve under ``vmap``, as one program.
+
+    Module-level, with the data as a traced argument, so that the compiled program is keyed by
+    its static arguments alone: the objective, the clock and the solver (frozen dataclasses and
+    equinox modules compare by value), the preconditioner and record (by identity) and the
+    tolerances. A second call with equal ones reuses it; the vector field, event and saved
+    values are built from them here, inside the trace.
+    """
+    value_and_grad = jax.value_and_grad(log_loss)
+
+    def precondition(theta, g, leaf_rates):
+        pg = preconditioner(theta, g)
+        return pg if leaf_rates is None else jax.tree.map(jnp.multiply, leaf_rates, pg)
+
+    field = clock.vector_field(log_loss, value_and_grad, precondition, data)
+    event = clock.event(log_loss, data)
+    observe = clock.observe(log_loss, data, record)
+    meter = diffrax.TqdmProgressMeter() if progress else diffrax.NoProgressMeter()
+
+    def solve_one(theta, s0, s1, grid, leaf_rates):
+        saveat = diffrax.SaveAt(subs=[
+            diffrax.SubSaveAt(ts=grid, fn=observe),
+            diffrax.SubSaveAt(t1=True, fn=observe),
+            diffrax.SubSaveAt(t1=True),
+        ])
+        return diffrax.diffeqsolve(
+            diffrax.ODETerm(field), solver, s0, s1, None, {"theta": theta, "u": jnp.zeros(())},
+            args=leaf_rates, saveat=saveat,
+            stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol), event=event,
+            max_steps=max_steps, throw=False, progress_meter=meter,
+        )
+
+    return jax.vmap(solve_one)(theta0, s0, s1, grids, rates)
 
 
 def _pad(values: np.ndarray, size: int) -> np.ndarray:

@@ -265,7 +265,9 @@ def run_gd(
     ``batched``, a leading seed axis on it gives each seed its own hyperparameters, so a sweep
     over a learning rate is one call of one compiled program. Compiled code is reused across
     calls with the same ``log_loss`` and ``record`` objects, rules of the same kind (their
-    hyperparameters are data) and the same shapes.
+    hyperparameters are data), the same shapes, ``n_log`` and ``chunk``; the budgets
+    (``max_steps`` as long as it is at least ``n_log``, ``max_attempts``, ``patience``,
+    ``target_log_loss``) are data too.
     """
     if max_steps < 1:
         raise ValueError(f"max_steps must be a positive integer, got {max_steps}")
@@ -283,7 +285,14 @@ def run_gd(
         lambda a: jnp.asarray(a) if batched_state
         else jnp.broadcast_to(jnp.asarray(a)[None], (n_seeds, *jnp.shape(a))), rule_state)
     max_attempts = max_attempts or 10 * max_steps + 10_000
-    log_steps = jnp.asarray(log_spaced_steps(max_steps, n_log))
+    grid = log_spaced_steps(max_steps, n_log)
+    # Padded to its longest, 0 and min(n_log, max_steps) distinct steps, with its last step,
+    # which the loop falls back to anyway once the grid is used up: the buffers' size then
+    # depends on n_log alone for every budget max_steps >= n_log, which therefore share one
+    # compiled program. The slots a run cannot fill are cut off below.
+    n_kept = len(grid) + 1  # every grid step and the final state
+    longest = min(max(n_log, 0), max_steps) + 1
+    log_steps = jnp.asarray(np.concatenate([grid, np.full(longest - len(grid), grid[-1])]))
     statics = dict(log_loss=log_loss, rule=_Rule.of(rule), record=record or _no_record,
                    data_batched=data_batched)
     limits = (jnp.asarray(max_steps), jnp.asarray(max_attempts), jnp.asarray(target_log_loss),
@@ -299,7 +308,7 @@ def run_gd(
             bar.set_postfix(log_loss=f"{float(np.max(np.asarray(state['log_loss']))):.1f}")
 
     trajectory = Trajectory(
-        series=jax.tree.map(np.asarray, state["buf"]),
+        series=jax.tree.map(lambda b: np.asarray(b)[:, :n_kept], state["buf"]),
         length=np.asarray(state["k"]),
         status=np.asarray(state["status"]),
         counts={"steps": np.asarray(state["steps"]), "attempts": np.asarray(state["attempts"])},

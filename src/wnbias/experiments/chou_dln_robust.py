@@ -18,6 +18,7 @@ Each seed is an instance (A, x*); all (alpha, rho) of a depth run as one batch u
 from __future__ import annotations
 
 import warnings
+from functools import cache
 
 import jax
 import jax.numpy as jnp
@@ -66,8 +67,21 @@ def _arms(depth: int) -> tuple[str, ...]:
     return ARMS if depth == 2 else ARMS[:2]
 
 
-def _model(config: Config, arm: str, depth: int):
-    return diagonal_linear(config.n, depth, "vector" if arm == "vector" else "pair")
+# Cached, one object per value of their arguments: the compiled GD and flow programs are keyed
+# by the objective, the step rule's functions and the record function, so every instance, the
+# sparsity sweep and an identical second run reuse them.
+@cache
+def _objective(n: int, arm: str, depth: int):
+    model = diagonal_linear(n, depth, "vector" if arm == "vector" else "pair")
+    return make_log_loss(model, get_reparam("swn" if arm == "vector" else arm),
+                         get_loss("square"))
+
+
+@cache
+def _labels(arm: str):
+    """``params -> the radial/angular label of every leaf`` of ``arm``."""
+    labels = LABELS[arm]
+    return lambda params: labels
 
 
 def _instances(config: Config, s: int) -> list[tuple]:
@@ -96,9 +110,7 @@ def setup(config: Config) -> Problem:
     for depth in config.depths:
         for arm in _arms(depth):
             key = f"{arm}/L{depth}"
-            reparam = get_reparam("swn" if arm == "vector" else arm)
-            objectives[key] = make_log_loss(_model(config, arm, depth), reparam,
-                                            get_loss("square"))
+            objectives[key] = _objective(config.n, arm, depth)
             initial[key] = _starts(config, arm, _runs(config, arm, depth))
     for arm in ("plain", "polar"):
         initial[f"sparsity/{arm}"] = _starts(config, arm, _sweep_runs(config, arm))
@@ -113,8 +125,7 @@ def _rule(config: Config, arm: str, n_runs: int, rhos) -> tuple:
     if arm == "plain":
         return relative_rate_cap(backtracking(constant(1.0), **grow),
                                  config.max_relative_step), None
-    labels = LABELS[arm]
-    inner = constant_by_label(1.0, lambda params: labels, {"radial": 1.0, "angular": 1.0})
+    inner = constant_by_label(1.0, _labels(arm), {"radial": 1.0, "angular": 1.0})
     rule = relative_rate_cap(backtracking(inner, **grow), config.max_relative_step)
     state = jax.tree.map(lambda v: jnp.full(n_runs, v), rule.init(None))  # one per run
     state["inner"]["ratio"]["angular"] = jnp.asarray([1.0 / r for r in rhos])
@@ -232,12 +243,20 @@ def _flow(config: Config, objective, arm: str, initial, data, target: float, run
                     **config.flow.options())
 
 
+def _record_polar(theta) -> dict:
+    return {"r": theta["pairs"]["r"], "phi": theta["pairs"]["phi"]}
+
+
+def _record_plain(theta) -> dict:
+    return {"uv": theta["pairs"]["w"][:, 0] * theta["pairs"]["w"][:, 1],
+            "scale": jnp.sum(theta["pairs"]["w"] ** 2, axis=1) / 2}
+
+
 def _recorder(arm: str, depth: int):
     if arm == "polar" and depth == 2:
-        return lambda th: {"r": th["pairs"]["r"], "phi": th["pairs"]["phi"]}
+        return _record_polar
     if arm == "plain" and depth == 2:
-        return lambda th: {"uv": th["pairs"]["w"][:, 0] * th["pairs"]["w"][:, 1],
-                           "scale": jnp.sum(th["pairs"]["w"] ** 2, axis=1) / 2}
+        return _record_plain
     return None
 
 

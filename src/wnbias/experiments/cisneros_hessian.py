@@ -229,8 +229,8 @@ def _train(config, problem, width: int, depth: int, epochs: int, segments: int, 
 def _loss_eigen(objective, theta, probe) -> dict:
     # at most ~10 restarts of 20 HVPs each: lambda_min of a loss Hessian converges slowly, and
     # an unconverged one is reported with its residual rather than waited for
-    top, bottom = extreme_eigenvalues(lambda th: objective.loss(th, *probe), theta, tol=1e-4,
-                                      maxiter=10)
+    # objective.loss with the probe as data: one compiled HVP for every call on this objective
+    top, bottom = extreme_eigenvalues(objective.loss, theta, args=probe, tol=1e-4, maxiter=10)
     return {"max": top.value, "min": bottom.value, "residual": max(top.residual, bottom.residual)}
 
 

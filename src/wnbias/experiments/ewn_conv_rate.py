@@ -21,6 +21,8 @@ such: the loss cannot go to 0, and no rate claim is made.
 
 from __future__ import annotations
 
+from functools import cache
+
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -42,7 +44,17 @@ from .specs.ewn_conv_rate import DIRECTIONS, EXPERIMENT, Config  # noqa: F401  (
 
 
 def _model(config: Config, depth: int):
-    return deep_linear((2, *([config.width] * (depth - 1)), 1))
+    return _network(config.width, depth)
+
+
+@cache  # one model per shape, one objective per arm: the compiled programs are keyed by them
+def _network(width: int, depth: int):
+    return deep_linear((2, *([width] * (depth - 1)), 1))
+
+
+@cache
+def _objective(width: int, depth: int, arm: str):
+    return make_log_loss(_network(width, depth), get_reparam(arm), get_loss("logistic"))
 
 
 def _arms(config: Config) -> dict:
@@ -110,13 +122,11 @@ def setup(config: Config) -> Problem:
     """The authors' 20 points and, per depth, every arm's start at the same end-to-end vector;
     runs are named ``ARM/depthD``."""
     x_np, y_np, _ = _data(config)
-    loss = get_loss("logistic")
     keys = jax.random.split(jax.random.PRNGKey(config.seed), max(config.depths))
     objectives, initial = {}, {}
     for depth in config.depths:
-        model = _model(config, depth)
         for arm, theta in _initial_thetas(config, depth, keys[depth - 1]).items():
-            objectives[f"{arm}/depth{depth}"] = make_log_loss(model, get_reparam(arm), loss)
+            objectives[f"{arm}/depth{depth}"] = _objective(config.width, depth, arm)
             initial[f"{arm}/depth{depth}"] = jax.tree.map(lambda a: jnp.asarray(a)[None], theta)
     return Problem(data=(as_dtype(x_np, config.dtype), as_dtype(y_np, config.dtype)),
                    objectives=objectives, initial=initial,

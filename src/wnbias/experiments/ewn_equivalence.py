@@ -11,6 +11,8 @@ deviation shrinks like eta (first order).
 
 from __future__ import annotations
 
+from functools import cache
+
 import jax
 import jax.numpy as jnp
 import matplotlib
@@ -34,7 +36,33 @@ from .specs.ewn_equivalence import EXPERIMENT, Config  # noqa: F401  (re-exporte
 
 
 def _model(config: Config):
-    return mlp((config.dim, config.width, 1), "relu2")
+    return _network(config.dim, config.width)
+
+
+# Cached, one object per value of their arguments: the compiled flow and GD programs are keyed
+# by the objective and the record function, so an identical second run compiles nothing.
+@cache
+def _network(dim: int, width: int):
+    return mlp((dim, width, 1), "relu2")
+
+
+@cache
+def _objective(dim: int, width: int, arm: str):
+    return make_log_loss(_network(dim, width), get_reparam(arm), get_loss("exponential"))
+
+
+@cache
+def _recorder(objective):
+    """The weights of every layer and the drift of ||v_u|| from 1, of an EWN/SWN objective."""
+    def record(theta):
+        return {**{f"w/{k}": v for k, v in objective.weights(theta).items()},
+                "v_norm_deviation": _v_norm_deviation(theta)}
+
+    return record
+
+
+def _plain_weights(theta) -> dict:
+    return {f"w/{k}": v["w"] for k, v in theta.items()}
 
 
 def _initial_weights(config: Config, model, key) -> dict:
@@ -66,12 +94,11 @@ def _max_relative_deviation(a: dict, b: dict) -> float:
 
 def setup(config: Config) -> Problem:
     """Random data, the relu^2 net, and one start w0 encoded for EWN, SWN and plain."""
-    model, w0, x, y = _problem(config)
-    loss = get_loss("exponential")
+    _, w0, x, y = _problem(config)
     arms = {n: get_reparam(n) for n in ("ewn", "swn", "plain")}
     return Problem(
         data=(x, y),
-        objectives={n: make_log_loss(model, r, loss) for n, r in arms.items()},
+        objectives={n: _objective(config.dim, config.width, n) for n in arms},
         initial={n: jax.tree.map(lambda a: a[None], encode(w0, r)) for n, r in arms.items()},
         extra={"w0": w0},
     )
@@ -91,13 +118,11 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
         objective = problem.objectives[name]
         flows[name] = run_flow(
             objective, start[name], problem.data,
-            record=lambda th, o=objective: {**{f"w/{k}": v for k, v in o.weights(th).items()},
-                                            "v_norm_deviation": _v_norm_deviation(th)},
-            **opts)
+            record=_recorder(objective), **opts)
     for name, rate in (("ewn", ewn_rate), ("swn", swn_rate)):
         flows[f"plain+{name}-rate"] = run_flow(
             problem.objectives["plain"], start["plain"], problem.data, preconditioner=rate,
-            record=lambda th: {f"w/{k}": v["w"] for k, v in th.items()}, **opts,
+            record=_plain_weights, **opts,
         )
     trajectories = {n: f.trajectory for n, f in flows.items()}
     for name, t in trajectories.items():

@@ -17,6 +17,8 @@ or by gradient flow. As the loss goes to 0 (PAPERS.md §1.5):
 
 from __future__ import annotations
 
+from functools import cache
+
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -34,10 +36,35 @@ from .specs.ewn_lin_sep import EXPERIMENT, LIN_SEP_RATE, Config  # noqa: F401  (
 
 
 def _model(config: Config):
-    return mlp((2, config.width, 1), "relu2")
+    return _network(config.width)
 
 
-def _recorder(model, reparam, loss, x, y):
+# Cached, one object per value of their arguments: GD's and the flow's compiled programs are
+# keyed by the objective and the record function, so an identical second run compiles nothing.
+@cache
+def _network(width: int):
+    return mlp((2, width, 1), "relu2")
+
+
+@cache
+def _objective(width: int, arm: str):
+    return make_log_loss(_network(width), get_reparam(arm), get_loss("logistic"))
+
+
+@cache
+def _data(seed: int, dtype: str):
+    """The authors' four points (x, y) in ``dtype``: the training data and the recorder's."""
+    x_np, y_np, _, _ = lin_sep_points(seed)
+    return as_dtype(x_np, dtype), as_dtype(y_np, dtype)
+
+
+@cache
+def _recorder(objective, seed: int, dtype: str):
+    """The record function of ``objective`` on the points of ``seed`` (see :func:`_record`)."""
+    return _record(objective.model, objective.spec, objective.criterion, *_data(seed, dtype))
+
+
+def _record(model, reparam, loss, x, y):
     """Everything the claims need, at one point of the run (evaluated only at logged steps)."""
 
     def f_of(weights):
@@ -70,13 +97,10 @@ def _recorder(model, reparam, loss, x, y):
 def setup(config: Config) -> Problem:
     """The authors' four points and every arm's start (one seed)."""
     x_np, y_np, _, _ = lin_sep_points(config.seed)
-    model = _model(config)
-    loss = get_loss("logistic")
-    thetas, _ = initial_parameters(config, model, config.parameterizations)
+    thetas, _ = initial_parameters(config, _model(config), config.parameterizations)
     return Problem(
-        data=(as_dtype(x_np, config.dtype), as_dtype(y_np, config.dtype)),
-        objectives={n: make_log_loss(model, get_reparam(n), loss)
-                    for n in config.parameterizations},
+        data=_data(config.seed, config.dtype),
+        objectives={n: _objective(config.width, n) for n in config.parameterizations},
         initial=thetas, extra={"x": x_np, "y": y_np},
     )
 
@@ -90,14 +114,13 @@ def _counts(trajectory) -> dict:
 
 
 def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
-    x, y = problem.data
     trajectories, metrics = {}, {}
     for name, objective in problem.objectives.items():
         result = train(
             objective, problem.initial[name], problem.data, dynamics=config.dynamics,
             label=name, rule=config.gd.rule(name), target_log_loss=config.target_log_loss,
             max_steps=config.gd.max_steps, flow=config.flow.options(), partial=trajectories,
-            record=_recorder(objective.model, objective.spec, objective.criterion, x, y),
+            record=_recorder(objective, config.seed, config.dtype),  # on problem.data's points
             progress=progress,
             # GD: about every epoch of EWN's ~650 logged, like the authors' per-epoch logs
             n_log=2000 if config.dynamics == "gd" else 400,

@@ -12,6 +12,8 @@ it retraces their runs epoch for epoch (EWN 57/49/58/45/52, unnormalized 2770/27
 
 from __future__ import annotations
 
+from functools import cache
+
 import jax
 import matplotlib.pyplot as plt
 import numpy as np
@@ -48,17 +50,28 @@ def off_axis_limits(w0: np.ndarray, x: np.ndarray) -> np.ndarray:
     return limits
 
 
+@cache  # one objective per dimension and arm: GD's compiled programs are keyed by it
+def _objective(dim: int, arm: str):
+    return make_log_loss(coordinate_linear(dim), get_reparam(arm), get_loss("exponential"))
+
+
+@cache  # one function per parameterization, for the same reason
+def _recorder(reparam):
+    def record(theta):
+        return {"w": decode(theta, reparam)["w"][:, 0]}
+
+    return record
+
+
 def setup(config: Config) -> Problem:
     """One point, the coordinate model, and every init encoded per arm (the inits are the seeds)."""
     data = tuple(as_dtype(a, config.dtype) for a in single_point(config.point))
-    model = coordinate_linear(len(config.point))
-    loss = get_loss("exponential")
     weights0 = {"w": as_dtype(parse_inits(config.inits, len(config.point))[:, :, None],
                               config.dtype)}
     arms = {name: get_reparam(name) for name in config.parameterizations}
     return Problem(
         data=data,
-        objectives={name: make_log_loss(model, r, loss) for name, r in arms.items()},
+        objectives={name: _objective(len(config.point), name) for name in arms},
         initial={name: jax.vmap(lambda w, r=r: encode(w, r))(weights0) for name, r in arms.items()},
     )
 
@@ -71,7 +84,7 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
             objective, problem.initial[name], problem.data, dynamics="gd",
             label=name, rule=config.gd.rule(name), max_steps=config.gd.max_steps,
             target_log_loss=config.target_log_loss, n_log=400, partial=trajectories,
-            record=lambda th, r=reparam: {"w": decode(th, r)["w"][:, 0]}, progress=progress,
+            record=_recorder(reparam), progress=progress,
         )
         finals = result.trajectory.final("w")
         metrics[name] = {**step_counts(result.trajectory), "final_direction": (

@@ -12,6 +12,8 @@ that reached the target, and fails only when fewer than half of an arm's seeds d
 
 from __future__ import annotations
 
+from functools import cache
+
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -30,19 +32,36 @@ from .specs.ewn_xor import EXPERIMENT, MAX_SEEDS, Config  # noqa: F401  (re-expo
 
 
 def _model(config: Config, dtype: str):
-    half = config.width // 2
-    output = np.concatenate([np.ones(half), -np.ones(config.width - half)])[None, :]
-    return mlp((2, config.width, 1), "relu", frozen={2: as_dtype(output, dtype)})
+    return _network(config.width, dtype)
+
+
+@cache  # one model per width and dtype, one objective per arm: GD's programs are keyed by them
+def _network(width: int, dtype: str):
+    half = width // 2
+    output = np.concatenate([np.ones(half), -np.ones(width - half)])[None, :]
+    return mlp((2, width, 1), "relu", frozen={2: as_dtype(output, dtype)})
+
+
+@cache
+def _objective(width: int, dtype: str, arm: str):
+    return make_log_loss(_network(width, dtype), get_reparam(arm), get_loss("logistic"))
+
+
+@cache  # one function per parameterization, for the same reason
+def _recorder(reparam):
+    def record(theta):
+        return {"neuron_norms": jnp.linalg.norm(decode(theta, reparam)["layer1"], axis=1)}
+
+    return record
 
 
 def setup(config: Config) -> Problem:
     """The XOR points, the 20-neuron net (output fixed to +-1) and its start per arm."""
     model = _model(config, config.dtype)
-    loss = get_loss("logistic")
     thetas, n_seeds = initial_parameters(config, model, config.parameterizations, config.n_seeds)
     return Problem(
         data=tuple(as_dtype(a, config.dtype) for a in xor_points()),
-        objectives={n: make_log_loss(model, get_reparam(n), loss)
+        objectives={n: _objective(config.width, config.dtype, n)
                     for n in config.parameterizations},
         initial=thetas, extra={"n_seeds": n_seeds},
     )
@@ -60,9 +79,7 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
             objective, problem.initial[name], problem.data, dynamics="gd", label=name,
             rule=config.gd.rule(name), max_steps=config.gd.max_steps,
             target_log_loss=config.target_log_loss, n_log=300, partial=trajectories,
-            record=lambda th, r=reparam: {
-                "neuron_norms": jnp.linalg.norm(decode(th, r)["layer1"], axis=1)
-            },
+            record=_recorder(reparam),
             progress=progress,
         )
         weights = jax.vmap(lambda th, r=reparam: decode(th, r))(result.theta)

@@ -13,6 +13,8 @@ Proposition 1's.
 
 from __future__ import annotations
 
+from functools import cache
+
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -41,9 +43,31 @@ FLOW_RESOLVED = 1e-14
 
 
 def _start(config: Config, h: int):
-    rng = np.random.RandomState(config.seed + h)
-    y = np.sqrt(0.1) * np.random.RandomState(config.seed).randn(config.n, config.m)
-    return y, rng.randn(config.n, h), rng.randn(config.m, h)
+    return _draw(config.seed, config.n, config.m, h)
+
+
+def _draw(seed: int, n: int, m: int, h: int):
+    """(Y, U, V) of width h."""
+    rng = np.random.RandomState(seed + h)
+    y = np.sqrt(0.1) * np.random.RandomState(seed).randn(n, m)
+    return y, rng.randn(n, h), rng.randn(m, h)
+
+
+# Cached, one object per value of their arguments: the compiled GD and flow programs are keyed
+# by the objective and the record function, so an identical second run compiles nothing.
+@cache
+def _objective(n: int, h: int, m: int):
+    return make_log_loss(matrix_factorization(n, h, m), get_reparam("plain"), get_loss("square"))
+
+
+@cache
+def _training(seed: int, n: int, m: int, h: int, dtype: str):
+    """(data, record function) of width h: the data (I_n, Y) in ``dtype`` and the recorder
+    of :func:`_recorder` on them, with Theorem 3's levels of the start."""
+    y, u, v = _draw(seed, n, m, h)
+    x = np.eye(n) / np.sqrt(m * h)
+    data = (jnp.eye(n, dtype=dtype), as_dtype(y, dtype))
+    return data, _recorder(_objective(n, h, m), data, m, theorem3_rate(x, y, u, v), 1.0 / (m * h))
 
 
 def setup(config: Config) -> Problem:
@@ -52,8 +76,7 @@ def setup(config: Config) -> Problem:
         y, u, v = _start(config, h)
         x = np.eye(config.n) / np.sqrt(config.m * h)  # the regression view, for the measures
         key = f"h{h}"
-        objectives[key] = make_log_loss(matrix_factorization(config.n, h, config.m),
-                                        get_reparam("plain"), get_loss("square"))
+        objectives[key] = _objective(config.n, h, config.m)
         initial[key] = {"layer1": {"w": as_dtype(u.T[None], config.dtype)},
                         "layer2": {"w": as_dtype(v[None], config.dtype)}}
         extra[key] = {"x": x, "y": y, "u": u, "v": v}
@@ -103,8 +126,7 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
         e = problem.extra[key]
         x, y, u, v = e["x"], e["y"], e["u"], e["v"]
         bound = theorem3_rate(x, y, u, v)
-        data = (jnp.eye(config.n, dtype=config.dtype), as_dtype(y, config.dtype))
-        record = _recorder(problem.objectives[key], data, config.m, bound, 1.0 / (config.m * h))
+        data, record = _training(config.seed, config.n, config.m, h, config.dtype)
         result = run_gd(problem.objectives[key], problem.initial[key], data, constant(config.eta),
                         max_steps=config.steps, batched=True, n_log=200, progress=progress,
                         record=record)

@@ -17,6 +17,7 @@ closed-form limit are derived there and checked here against the runs.
 from __future__ import annotations
 
 import warnings
+from functools import cache
 
 import jax
 import jax.numpy as jnp
@@ -67,18 +68,21 @@ def _radial_angular(theta):
     return {"layer1": {"g": "radial", "v": "angular"}}
 
 
+@cache  # one objective per shape and arm: the compiled GD and flow programs are keyed by it
+def _objective(d: int, arm: str):
+    return make_log_loss(deep_linear((d, 1)), get_reparam(arm), get_loss("square"))
+
+
 def setup(config: Config) -> Problem:
     a, y, w0 = _instance(config)
-    model, loss = deep_linear((config.d, 1)), get_loss("square")
     grid = _grid(config)
     g = as_dtype([g0 for g0, _ in grid], config.dtype)[:, None]
     v = jnp.broadcast_to(as_dtype(w0, config.dtype)[None, None], (len(grid), 1, config.d))
     x0 = as_dtype([g0 * w0 for g0 in config.g0s], config.dtype)[:, None]
     return Problem(
         data=(as_dtype(a, config.dtype), as_dtype(y, config.dtype)),
-        objectives={"wn": make_log_loss(model, get_reparam("swn"), loss),
-                    "rpgd": make_log_loss(model, get_reparam("rpgd"), loss),
-                    "gd": make_log_loss(model, get_reparam("plain"), loss)},
+        objectives={"wn": _objective(config.d, "swn"), "rpgd": _objective(config.d, "rpgd"),
+                    "gd": _objective(config.d, "plain")},
         initial={"wn": {"layer1": {"g": g, "v": v}}, "rpgd": {"layer1": {"g": g, "v": v}},
                  "gd": {"layer1": {"w": x0}}},
         extra={"a": a, "y": y, "w0": w0},
@@ -103,6 +107,10 @@ def _rpgd_guard(config: Config, a, limits: list[dict]) -> list[str]:
 
 def _record_g_v(theta) -> dict:
     return {"g": theta["layer1"]["g"][0], "v": theta["layer1"]["v"][0]}
+
+
+def _record_x(theta) -> dict:
+    return {"x": theta["layer1"]["w"][0]}
 
 
 def _unit_x(t, i: int) -> np.ndarray:
@@ -189,7 +197,7 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
             })
         metrics[arm] = runs
     result = run_gd(problem.objectives["gd"], problem.initial["gd"], problem.data,
-                    constant(config.eta), record=lambda th: {"x": th["layer1"]["w"][0]}, **kwargs)
+                    constant(config.eta), record=_record_x, **kwargs)
     trajectories["gd"] = result.trajectory
     check_finite(result, "wu-wn-least-squares (gd)", trajectories)
     metrics["gd"] = [{

@@ -23,10 +23,12 @@ one gradient's cost (a few passes), exact up to rounding. On top of it:
   2 sum_{i != j} H_ij^2 per probe.
 
 Compilation: the HVPs are jitted at module level with the function as a static argument (it
-hashes by identity, like :class:`wnbias.objective.Objective`) and theta, the tangent and, for
-the predictor, the input row and output index as traced arguments. Passing the same function
-object again therefore reuses the compiled program; a fresh lambda per call recompiles. The
-jit cache keeps a reference to each function passed (and whatever it closes over).
+hashes by identity, like :class:`wnbias.objective.Objective`) and theta, the tangent, the data
+``args`` and, for the predictor, the input row and output index as traced arguments. Passing
+the same function object again therefore reuses the compiled program; a fresh lambda per call
+recompiles (pass ``objective.loss`` with ``args=(x, y)``: bound methods of one object compare
+equal). The jit cache keeps a reference to each function passed (and whatever it closes
+over).
 
 Dtypes: the HVP runs in theta's dtype (float32 or float64); scipy always sees float64 vectors.
 In float32 the HVP carries ~1e-7 relative noise, so ask for tol >~ 1e-5 there.
@@ -92,10 +94,12 @@ class Eigen:
         return f"{self.value:.6g} (residual {self.residual:.1g})"
 
 
-def _ravel_hvp(fun: Callable, theta, u: Array) -> Array:
-    """H u on the flattened parameters (u in ``ravel_pytree(theta)`` order)."""
+def _ravel_hvp(fun: Callable, theta, u: Array, *args) -> Array:
+    """H u on the flattened parameters (u in ``ravel_pytree(theta)`` order), H the Hessian of
+    ``fun(theta, *args)`` in theta."""
     _, unravel = ravel_pytree(theta)
-    return ravel_pytree(hvp(fun, theta, unravel(u)))[0]
+    objective = (lambda th: fun(th, *args)) if args else fun
+    return ravel_pytree(hvp(objective, theta, unravel(u)))[0]
 
 
 _flat_hvp = jax.jit(_ravel_hvp, static_argnums=0)
@@ -148,15 +152,18 @@ def _device_tree(theta):
     return jax.tree.map(jnp.asarray, theta)
 
 
-def hessian_operator(fun: Callable, theta) -> LinearOperator:
-    """nabla^2 fun(theta) as a float64 ``LinearOperator`` over ``ravel_pytree(theta)``.
+def hessian_operator(fun: Callable, theta, args: tuple = ()) -> LinearOperator:
+    """nabla^2 fun(theta, *args) in theta, as a float64 ``LinearOperator`` over
+    ``ravel_pytree(theta)``.
 
     Each matvec is one jitted HVP in theta's dtype (compiled once per function, shapes and
-    dtypes); the operator's ``matvecs`` attribute counts them.
+    dtypes); the operator's ``matvecs`` attribute counts them. ``args`` (arrays, e.g. the data)
+    are traced arguments of that program: pass ``objective.loss`` with ``args=(x, y)`` rather
+    than a fresh ``lambda th: objective.loss(th, x, y)``, and a later call reuses the program.
     """
-    theta = _device_tree(theta)
+    theta, args = _device_tree(theta), _device_tree(tuple(args))
     flat, _ = ravel_pytree(theta)
-    return _HVPOperator(lambda u: _flat_hvp(fun, theta, u), flat.size, flat.dtype)
+    return _HVPOperator(lambda u: _flat_hvp(fun, theta, u, *args), flat.size, flat.dtype)
 
 
 def _start_vector(size: int) -> np.ndarray:
@@ -201,15 +208,17 @@ def _lanczos(op: _HVPOperator, which: str, tol: float, maxiter: int | None,
     return (lam if converged else None), residual, converged, op.matvecs - start
 
 
-def extreme_eigenvalues(fun: Callable, theta, *, tol: float = 1e-8, maxiter: int | None = None,
+def extreme_eigenvalues(fun: Callable, theta, *, args: tuple = (), tol: float = 1e-8,
+                        maxiter: int | None = None,
                         ncv: int | None = None) -> tuple[Eigen, Eigen]:
-    """(lambda_max, lambda_min) of nabla^2 fun(theta), the algebraic extremes, by Lanczos.
+    """(lambda_max, lambda_min) of nabla^2 fun(theta, *args), the algebraic extremes, by
+    Lanczos.
 
     Two ARPACK solves (which "LA" and "SA") on one :func:`hessian_operator`; ``tol``,
     ``maxiter`` and ``ncv`` go to ``eigsh`` (maxiter None: scipy's default, 10 P restarts).
     The value is the Rayleigh quotient of the returned vector.
     """
-    op = hessian_operator(fun, theta)
+    op = hessian_operator(fun, theta, args)
     return tuple(Eigen(*_lanczos(op, which, tol, maxiter, ncv)) for which in ("LA", "SA"))
 
 
@@ -217,13 +226,13 @@ def _norm_eigen(lam: float | None, residual: float, converged: bool, matvecs: in
     return Eigen(None if lam is None else abs(lam), residual, converged, matvecs)
 
 
-def spectral_norm(fun: Callable, theta, *, tol: float = 1e-8,
+def spectral_norm(fun: Callable, theta, *, args: tuple = (), tol: float = 1e-8,
                   maxiter: int | None = None) -> Eigen:
-    """||nabla^2 fun(theta)||_2 = max_j |lambda_j|, by Lanczos (eigsh which="LM").
+    """||nabla^2 fun(theta, *args)||_2 = max_j |lambda_j|, by Lanczos (eigsh which="LM").
 
     The residual is that of the signed eigenvalue lambda, the value |lambda|.
     """
-    return _norm_eigen(*_lanczos(hessian_operator(fun, theta), "LM", tol, maxiter, None))
+    return _norm_eigen(*_lanczos(hessian_operator(fun, theta, args), "LM", tol, maxiter, None))
 
 
 @partial(jax.jit, static_argnums=0)
