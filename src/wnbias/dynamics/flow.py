@@ -33,7 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import WnbiasWarning
-from .trajectory import Run, Status, Trajectory
+from ..progress import Phase
+from .trajectory import STATUS_NAMES, Run, Status, Trajectory
 
 # Largest relative gap allowed between the log-loss clock -lambda and the true log L(theta).
 CLOCK_TOLERANCE = 1e-4
@@ -232,6 +233,7 @@ def run_flow(
     n_save: int = 200,
     record: Callable[[Any], dict[str, jax.Array]] | None = None,
     progress: bool = False,
+    label: str = "",
 ) -> Run:
     """Integrate the gradient flow of ``log_loss(theta, *data)`` from ``theta0`` in ``clock``.
 
@@ -280,16 +282,19 @@ def run_flow(
 
     intervals = np.asarray([clock.interval(float(v)) for v in log_losses0])
     grids = np.stack([clock.save_grid(float(v), n_save) for v in log_losses0])
+    phase = Phase(f"{label}: flow" if label else "flow", enabled=progress)
     sol = _solve(theta0, jnp.asarray(intervals[:, 0]), jnp.asarray(intervals[:, 1]),
                  jnp.asarray(grids), rates, data, log_loss=log_loss, clock=clock.in_program(),
                  preconditioner=preconditioner or _unpreconditioned, record=record or _no_record,
-                 solver=solver, rtol=float(rtol), atol=float(atol), max_steps=int(max_steps),
-                 progress=progress and not batched)
+                 solver=solver, rtol=float(rtol), atol=float(atol), max_steps=int(max_steps))
     seeds = [_seed_result(jax.tree.map(lambda a, i=i: np.asarray(a)[i], sol), clock, solver)
              for i in range(len(log_losses0))]
     keys = seeds[0][0].keys()
     size = max(len(traj["t"]) for traj, *_ in seeds)
     series = {k: np.stack([_pad(traj[k], size) for traj, *_ in seeds]) for k in keys}
+    phase.finish(f"{len(seeds)} seed(s), {int(np.median([c['solver_steps'] for *_, c in seeds]))}"
+                 " solver steps (median), " + ", ".join(sorted({STATUS_NAMES[st] for _, st, *_
+                                                               in seeds})))
     return Run(
         theta=jax.tree.map(lambda a: np.asarray(a)[:, 0], sol.ys[2]["theta"]),
         trajectory=Trajectory(
@@ -310,9 +315,9 @@ def _no_record(theta) -> dict:
 
 
 @partial(jax.jit, static_argnames=("log_loss", "clock", "preconditioner", "record", "solver",
-                                   "rtol", "atol", "max_steps", "progress"))
+                                   "rtol", "atol", "max_steps"))
 def _solve(theta0, s0, s1, grids, rates, data, *, log_loss, clock, preconditioner, record, solver,
-           rtol, atol, max_steps, progress):
+           rtol, atol, max_steps):
     """Every seed's diffeqsolve under ``vmap``, as one program.
 
     Module-level, with the data as a traced argument, so that the compiled program is keyed by
@@ -330,7 +335,6 @@ def _solve(theta0, s0, s1, grids, rates, data, *, log_loss, clock, preconditione
     field = clock.vector_field(log_loss, value_and_grad, precondition, data)
     event = clock.event(log_loss, data)
     observe = clock.observe(log_loss, data, record)
-    meter = diffrax.TqdmProgressMeter() if progress else diffrax.NoProgressMeter()
 
     def solve_one(theta, s0, s1, grid, leaf_rates):
         saveat = diffrax.SaveAt(subs=[
@@ -342,7 +346,7 @@ def _solve(theta0, s0, s1, grids, rates, data, *, log_loss, clock, preconditione
             diffrax.ODETerm(field), solver, s0, s1, None, {"theta": theta, "u": jnp.zeros(())},
             args=leaf_rates, saveat=saveat,
             stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol), event=event,
-            max_steps=max_steps, throw=False, progress_meter=meter,
+            max_steps=max_steps, throw=False,
         )
 
     return jax.vmap(solve_one)(theta0, s0, s1, grids, rates)

@@ -34,8 +34,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
-from tqdm.auto import tqdm
 
+from ..progress import Phase
 from .schedules import StepRule
 from .trajectory import Run, Status, Trajectory
 
@@ -254,6 +254,7 @@ def run_gd(
     patience: int = 1000,
     rule_state=None,
     progress: bool = False,
+    label: str = "",
 ) -> Run:
     """Run GD on ``log_loss(theta, *data)`` from ``theta0``.
 
@@ -299,13 +300,16 @@ def run_gd(
               jnp.asarray(patience))
     state = _init(theta0, rule_state, data, log_steps, limits[2], n_slots=len(log_steps) + 1,
                   **statics)
-    with tqdm(total=max_steps, disable=not progress, desc="GD steps", leave=False) as bar:
+    with Phase(f"{label}: GD" if label else "GD", enabled=progress) as phase:
         while bool(jnp.any(state["status"] == RUNNING)):
             state = _run_chunk(state, data, log_steps, limits, chunk=chunk, **statics)
             running = np.asarray(state["status"]) == RUNNING
             done_steps = np.asarray(state["steps"])[running].min() if running.any() else max_steps
-            bar.update(int(done_steps) - bar.n)
-            bar.set_postfix(log_loss=f"{float(np.max(np.asarray(state['log_loss']))):.1f}")
+            phase.update(int(done_steps),
+                         log_loss=f"{float(np.max(np.asarray(state['log_loss']))):.1f}")
+        steps = np.asarray(state["steps"])
+        phase.finish(f"{n_seeds} seed(s), {int(np.median(steps))} steps (median), log-loss "
+                     f"{float(np.max(np.asarray(state['log_loss']))):.1f} (worst)")
 
     trajectory = Trajectory(
         series=jax.tree.map(lambda b: np.asarray(b)[:, :n_kept], state["buf"]),

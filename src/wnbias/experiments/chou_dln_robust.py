@@ -159,7 +159,7 @@ def _solve(config: Config, problem: Problem, arm: str, depth: int, runs, initial
         if config.integrator == "gd":
             result = run_gd(problem.objectives[key], initial, data, rule, rule_state=state,
                             max_steps=config.max_steps, batched=True, target_log_loss=target,
-                            record=record, n_log=100, progress=progress)
+                            record=record, n_log=100, progress=progress, label=name)
             trajectories[name] = result.trajectory
             check_finite(result, f"chou-dln-robust ({name})", trajectories)
         else:

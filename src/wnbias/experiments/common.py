@@ -130,11 +130,11 @@ def train(
     if dynamics == "gd":
         run = run_gd(objective, theta0, data, rule, max_steps=max_steps, batched=True,
                      target_log_loss=target_log_loss, record=record, n_log=n_log,
-                     progress=progress)
+                     progress=progress, label=label)
         partial[label] = run.trajectory
         check_finite(run, label, partial)
         return run
     run = run_flow(objective, jax.tree.map(lambda a: a[0], theta0), data,
                    clock=LogLossClock(target_log_loss=target_log_loss), record=record,
-                   n_save=n_log, progress=progress, **(flow or {}))
+                   n_save=n_log, progress=progress, label=label, **(flow or {}))
     return _solved(run, label, partial)

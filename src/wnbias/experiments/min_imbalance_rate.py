@@ -79,7 +79,8 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
     x, y = problem.extra["x"], problem.extra["y"]
     lr = mean_square_step(config.eta, config.n)
     result = run_gd(problem.objectives["gd"], problem.initial["gd"], problem.data, constant(lr),
-                    max_steps=config.steps, batched=True, n_log=300, progress=progress)
+                    max_steps=config.steps, batched=True, n_log=300, progress=progress,
+                    label="gd")
     trajectories = {"gd": result.trajectory}
     check_finite(result, "min-imbalance-rate", trajectories)
     t = result.trajectory

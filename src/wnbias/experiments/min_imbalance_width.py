@@ -129,7 +129,7 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
         data, record = _training(config.seed, config.n, config.m, h, config.dtype)
         result = run_gd(problem.objectives[key], problem.initial[key], data, constant(config.eta),
                         max_steps=config.steps, batched=True, n_log=200, progress=progress,
-                        record=record)
+                        record=record, label=key)
         trajectories[key] = t = result.trajectory
         check_finite(result, f"min-imbalance-width (h={h})", trajectories)
         # the flow stops where float64 stops resolving L - L* (past it only solver error is left)

@@ -76,7 +76,7 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
         key = f"h{h}"
         result = run_gd(problem.objectives[key], problem.initial[key], problem.data,
                         constant(lr), max_steps=config.max_steps, target_log_loss=stop,
-                        batched=True, n_log=100, progress=progress)
+                        batched=True, n_log=100, progress=progress, label=key)
         trajectories[key] = t = result.trajectory
         check_finite(result, f"min-width-bias (h={h})", trajectories)
         flow = flow_beside_gd(problem.objectives[key], problem.initial[key], problem.data,
