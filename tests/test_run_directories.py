@@ -179,3 +179,18 @@ def test_library_warnings_of_a_run_reach_its_report_once(monkeypatch):
     outcome = runner._execute(Warns(), None, False)
     assert shown == ["the flow integrates in float64"]
     assert outcome.notes == ["a note", "Warning: the flow integrates in float64"]
+
+
+def test_progress_in_a_log_file_is_one_named_line_per_phase(tmp_path):
+    """stderr not a terminal: no bars (no carriage returns), a line per finished GD run that
+    names the experiment and the arm; --quiet: none."""
+    args = [sys.executable, "-m", "wnbias.cli", "run", "ewn-simple-traj", "--set", "inits=1,1",
+            "--set", "target_log_loss=-10"]
+    shown = subprocess.run([*args, "--out", str(tmp_path / "a")], capture_output=True, text=True)
+    assert shown.returncode == 0 and "\r" not in shown.stderr, shown.stderr
+    lines = [line for line in shown.stderr.splitlines() if ": GD: " in line]
+    assert sorted(line.split(":")[0] for line in lines) == [
+        "ewn-simple-traj ewn", "ewn-simple-traj plain", "ewn-simple-traj swn"]
+    quiet = subprocess.run([*args, "--quiet", "--out", str(tmp_path / "b")], capture_output=True,
+                           text=True)
+    assert quiet.returncode == 0 and ": GD: " not in quiet.stderr
