@@ -113,12 +113,14 @@ def _union(intervals) -> float:
 # ------------------------------------------------------------------------------ the parent
 
 
-def measure(argv: list[str], cache: Path, scratch: Path) -> dict:
-    """One fresh process of ``wnbias argv`` with ``cache`` as its compilation cache."""
+def measure(argv: list[str], cache: Path, scratch: Path, probe: bool = True) -> dict:
+    """One fresh process of ``wnbias argv`` with ``cache`` as its compilation cache; without
+    ``probe``, the plain CLI (the probe imports JAX up front, which a config error must not)."""
     record = Path(tempfile.mkstemp(dir=scratch, suffix=".json")[1])
     env = {**os.environ, "WNBIAS_CACHE_DIR": str(cache)}
+    command = ([__file__, "--probe", str(record), "--"] if probe else ["-m", "wnbias.cli"])
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, __file__, "--probe", str(record), "--", *argv],
+    done = subprocess.run([sys.executable, *command, *argv],
                           env=env, cwd=scratch, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if done.returncode not in (0, 2):
@@ -151,7 +153,8 @@ def main() -> None:
         print("| process | wall s | compilations | cache hits | import | compile | compute | "
               "report | other |")
         print("|---|---|---|---|---|---|---|---|---|")
-        error = measure(["run", "ewn-xor", "--set", "no_such_key=1"], scratch / "c0", scratch)
+        error = measure(["run", "ewn-xor", "--set", "no_such_key=1"], scratch / "c0", scratch,
+                        probe=False)
         results["config_error"] = error
         print(_row("config error (ewn-xor, unknown key)", error))
         if not args.no_reproduce:
