@@ -8,7 +8,7 @@ from wnbias import progress
 def test_a_finished_phase_is_one_named_line_without_a_terminal(monkeypatch):
     err = io.StringIO()  # not a terminal: no bar, no carriage returns
     monkeypatch.setattr("sys.stderr", err)
-    with progress.experiment("ewn-xor"), progress.Phase("ewn: GD", enabled=True) as phase:
+    with progress.experiment("ewn-xor"), progress.Phase("ewn", "GD", enabled=True) as phase:
         for done in range(0, 5000, 100):
             phase.update(done, log_loss="-3.0")
         phase.finish("5000 steps, log-loss -50.0")
@@ -20,7 +20,7 @@ def test_a_finished_phase_is_one_named_line_without_a_terminal(monkeypatch):
 def test_quiet_shows_nothing(monkeypatch):
     err = io.StringIO()
     monkeypatch.setattr("sys.stderr", err)
-    with progress.Phase("ewn: GD", enabled=False) as phase:
+    with progress.Phase("ewn", "GD", enabled=False) as phase:
         phase.update(10)
         phase.finish("10 steps")
     assert err.getvalue() == ""
@@ -33,7 +33,7 @@ def test_a_terminal_gets_a_bar_that_goes_and_the_line_that_stays(monkeypatch):
 
     err = Terminal()
     monkeypatch.setattr("sys.stderr", err)
-    with progress.Phase("flow", enabled=True) as phase:
+    with progress.Phase("", "flow", enabled=True) as phase:
         assert phase.bar is not None
         phase.update(3)
         phase.finish("3 solver steps")

@@ -31,14 +31,16 @@ def experiment(name: str):
 
 
 class Phase:
-    """One phase: ``update(done, **shown)`` while it runs, ``finish(summary)`` at its end.
+    """One phase of ``engine`` ("GD", "flow") on ``run`` (an arm, or "" for none):
+    ``update(done, **shown)`` while it runs, ``finish(summary)`` at its end.
 
     ``enabled`` False (``--quiet``, or a library call without ``progress``) shows nothing.
     """
 
-    def __init__(self, label: str, *, enabled: bool, unit: str = "steps") -> None:
+    def __init__(self, run: str, engine: str, *, enabled: bool, unit: str = "steps") -> None:
         self.enabled = enabled
-        self.label = " ".join(p for p in (_EXPERIMENT.get(), label) if p)
+        self.label = " ".join(p for p in (_EXPERIMENT.get(), run) if p)
+        self.label = f"{self.label}: {engine}" if self.label else engine
         self.start = time.perf_counter()
         self.bar = (tqdm(desc=self.label, unit=unit, leave=False, file=sys.stderr)
                     if enabled and _is_terminal() else None)

@@ -282,7 +282,7 @@ def run_flow(
 
     intervals = np.asarray([clock.interval(float(v)) for v in log_losses0])
     grids = np.stack([clock.save_grid(float(v), n_save) for v in log_losses0])
-    phase = Phase(f"{label}: flow" if label else "flow", enabled=progress)
+    phase = Phase(label, "flow", enabled=progress)
     sol = _solve(theta0, jnp.asarray(intervals[:, 0]), jnp.asarray(intervals[:, 1]),
                  jnp.asarray(grids), rates, data, log_loss=log_loss, clock=clock.in_program(),
                  preconditioner=preconditioner or _unpreconditioned, record=record or _no_record,

@@ -300,7 +300,7 @@ def run_gd(
               jnp.asarray(patience))
     state = _init(theta0, rule_state, data, log_steps, limits[2], n_slots=len(log_steps) + 1,
                   **statics)
-    with Phase(f"{label}: GD" if label else "GD", enabled=progress) as phase:
+    with Phase(label, "GD", enabled=progress) as phase:
         while bool(jnp.any(state["status"] == RUNNING)):
             state = _run_chunk(state, data, log_steps, limits, chunk=chunk, **statics)
             running = np.asarray(state["status"]) == RUNNING
