@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import WnbiasWarning
+from ..programs import call, fingerprint_of
 from ..progress import Phase
 from .trajectory import STATUS_NAMES, Run, Status, Trajectory
 
@@ -283,10 +284,13 @@ def run_flow(
     intervals = np.asarray([clock.interval(float(v)) for v in log_losses0])
     grids = np.stack([clock.save_grid(float(v), n_save) for v in log_losses0])
     phase = Phase(label, "flow", enabled=progress)
-    sol = _solve(theta0, jnp.asarray(intervals[:, 0]), jnp.asarray(intervals[:, 1]),
-                 jnp.asarray(grids), rates, data, log_loss=log_loss, clock=clock.in_program(),
-                 preconditioner=preconditioner or _unpreconditioned, record=record or _no_record,
-                 solver=solver, rtol=float(rtol), atol=float(atol), max_steps=int(max_steps))
+    args = (theta0, jnp.asarray(intervals[:, 0]), jnp.asarray(intervals[:, 1]),
+            jnp.asarray(grids), rates, data)
+    statics = dict(log_loss=log_loss, clock=clock.in_program(),
+                   preconditioner=preconditioner or _unpreconditioned,
+                   record=record or _no_record, solver=solver, rtol=float(rtol),
+                   atol=float(atol), max_steps=int(max_steps))
+    sol = call(_solve, args, statics, lambda: _solve_fingerprint(theta0, data, **statics))
     seeds = [_seed_result(jax.tree.map(lambda a, i=i: np.asarray(a)[i], sol), clock, solver)
              for i in range(len(log_losses0))]
     keys = seeds[0][0].keys()
@@ -296,7 +300,7 @@ def run_flow(
                  " solver steps (median), " + ", ".join(sorted({STATUS_NAMES[st] for _, st, *_
                                                                in seeds})))
     return Run(
-        theta=jax.tree.map(lambda a: np.asarray(a)[:, 0], sol.ys[2]["theta"]),
+        theta=jax.tree.map(lambda a: np.asarray(a)[:, 0], sol["ys"][2]["theta"]),
         trajectory=Trajectory(
             series=series, length=np.asarray([len(traj["t"]) for traj, *_ in seeds]),
             status=np.asarray([status for _, status, *_ in seeds]),
@@ -318,13 +322,16 @@ def _no_record(theta) -> dict:
                                    "rtol", "atol", "max_steps"))
 def _solve(theta0, s0, s1, grids, rates, data, *, log_loss, clock, preconditioner, record, solver,
            rtol, atol, max_steps):
-    """Every seed's diffeqsolve under ``vmap``, as one program.
+    """Every seed's diffeqsolve as one program: under ``vmap``, or plainly for one seed (half
+    the tracing: batching diffrax's loops traces their bodies again). Returns the solution's
+    ``ts``, ``ys``, ``stats`` and ``result`` code as a dict (a tree every process can rebuild).
 
     Module-level, with the data as a traced argument, so that the compiled program is keyed by
     its static arguments alone: the objective, the clock and the solver (frozen dataclasses and
     equinox modules compare by value), the preconditioner and record (by identity) and the
-    tolerances. A second call with equal ones reuses it; the vector field, event and saved
-    values are built from them here, inside the trace.
+    tolerances; across processes, by :func:`_solve_fingerprint`. The vector field, event and
+    saved values are built from them here, inside the trace. ``ForwardMode``: nothing
+    differentiates through the solve, so diffrax's plain loops serve (no checkpointing).
     """
     value_and_grad = jax.value_and_grad(log_loss)
 
@@ -346,10 +353,29 @@ def _solve(theta0, s0, s1, grids, rates, data, *, log_loss, clock, preconditione
             diffrax.ODETerm(field), solver, s0, s1, None, {"theta": theta, "u": jnp.zeros(())},
             args=leaf_rates, saveat=saveat,
             stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol), event=event,
-            max_steps=max_steps, throw=False,
+            max_steps=max_steps, throw=False, adjoint=diffrax.ForwardMode(),
         )
 
-    return jax.vmap(solve_one)(theta0, s0, s1, grids, rates)
+    def solve(*args):
+        sol = solve_one(*args)
+        return {"ts": sol.ts, "ys": sol.ys, "stats": sol.stats,
+                "result": jax.tree.leaves(sol.result)[0]}
+
+    per_seed = (theta0, s0, s1, grids, rates)
+    if s0.shape[0] == 1:
+        one = solve(*jax.tree.map(lambda a: a[0], per_seed))
+        return jax.tree.map(lambda a: jnp.asarray(a)[None], one)
+    return jax.vmap(solve)(*per_seed)
+
+
+def _solve_fingerprint(theta0, data, *, log_loss, clock, preconditioner, record, solver, rtol,
+                       atol, max_steps) -> tuple[str, ...]:
+    """What determines :func:`_solve`'s program beside its arguments' shapes and this module's
+    code: the jaxprs of the objective, preconditioner and record on one seed's parameters, and
+    the clock, solver and tolerances by value (see :mod:`wnbias.programs`)."""
+    theta = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), theta0)
+    return (fingerprint_of(log_loss, theta, *data), fingerprint_of(preconditioner, theta, theta),
+            fingerprint_of(record, theta), repr((clock, solver, rtol, atol, max_steps)))
 
 
 def _pad(values: np.ndarray, size: int) -> np.ndarray:
@@ -361,15 +387,15 @@ def _pad(values: np.ndarray, size: int) -> np.ndarray:
 
 def _seed_result(sol, clock: Clock, solver) -> tuple[dict, Status, str, dict]:
     """One seed's (trajectory, status, message, counts) from its slice of the solution."""
-    on_grid, final, _ = sol.ys
-    reached = np.isfinite(np.asarray(sol.ts[0]))
+    on_grid, final, _ = sol["ys"]
+    reached = np.isfinite(np.asarray(sol["ts"][0]))
     trajectory = {
         k: np.concatenate([np.asarray(v)[reached], np.asarray(final[k])])
         for k, v in on_grid.items()
     }
-    stats = {k: int(v) for k, v in sol.stats.items() if k != "max_steps"}
+    stats = {k: int(v) for k, v in sol["stats"].items() if k != "max_steps"}
     steps = stats["num_steps"]
-    result = sol.result
+    result = jax.tree.unflatten(jax.tree.structure(diffrax.RESULTS.successful), [sol["result"]])
     drift = (np.max(np.abs(trajectory["log_loss"] - trajectory["clock_log_loss"]))
              if clock.checks_drift else 0.0)
     if drift > CLOCK_TOLERANCE * max(1.0, abs(float(trajectory["log_loss"][-1]))):

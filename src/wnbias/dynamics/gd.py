@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
+from ..programs import call
 from ..progress import Phase
 from .schedules import StepRule
 from .trajectory import Run, Status, Trajectory
@@ -298,11 +299,12 @@ def run_gd(
                    data_batched=data_batched)
     limits = (jnp.asarray(max_steps), jnp.asarray(max_attempts), jnp.asarray(target_log_loss),
               jnp.asarray(patience))
-    state = _init(theta0, rule_state, data, log_steps, limits[2], n_slots=len(log_steps) + 1,
-                  **statics)
+    init_args = (theta0, rule_state, data, log_steps, limits[2])
+    state = call(_init, init_args, {**statics, "n_slots": len(log_steps) + 1})
     with Phase(label, "GD", enabled=progress) as phase:
         while bool(jnp.any(state["status"] == RUNNING)):
-            state = _run_chunk(state, data, log_steps, limits, chunk=chunk, **statics)
+            chunk_args = (state, data, log_steps, limits)
+            state = call(_run_chunk, chunk_args, {**statics, "chunk": chunk})
             running = np.asarray(state["status"]) == RUNNING
             done_steps = np.asarray(state["steps"])[running].min() if running.any() else max_steps
             phase.update(int(done_steps),

@@ -1,0 +1,189 @@
+"""Compiled programs kept across processes, found before they are traced.
+
+JAX's persistent compilation cache (:mod:`wnbias.cache`) keeps XLA's output, but a process
+must still trace and lower a program before it can look it up: a diffrax solve costs about a
+second of that, and the reproduce of the five EWN experiments spent 22 of its 30 s warm doing
+so. :func:`call` looks the executable up by a key computed without lowering, and on a hit
+deserializes it: no tracing (given a ``fingerprint``), no lowering, no compilation.
+
+The key is a SHA-256 of everything that determines the program, never of a value a run
+computes: the library's own source (every ``.py`` file of the package), the versions of Python
+and of the numerical packages, JAX's configuration (x64, matmul precision, ...), the XLA and
+equinox environment variables, the backend and the host CPU, the function, its static
+arguments, and the shapes, dtypes and tree structure of its arguments. The static arguments
+and the function are described by ``fingerprint`` strings (e.g. the jaxprs of the callables a
+solve is built from, on the call's abstract arguments) or, without one, by the jaxpr of the
+whole traced program. Only a fresh compilation is kept: not one that holds host callbacks or
+constants the executable cannot carry, nor one JAX's cache loaded (XLA:CPU serializes that
+again without all its functions). Entries are written atomically (a temporary file
+renamed), so processes may share the directory; an unreadable entry is compiled again.
+
+The store is ``wnbias-programs/`` inside JAX's cache directory, so it is on exactly when that
+cache is (``WNBIAS_CACHE_DIR=off`` turns both off); without it :func:`call` is jit with its
+in-process cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from jax.experimental import serialize_executable
+
+_PACKAGES = ("jax", "jaxlib", "numpy", "diffrax", "equinox", "lineax", "optimistix")
+_ENVIRONMENT_PREFIXES = ("XLA_", "EQX_", "JAX_", "TF_CPP_")
+_UNKEPT = "callback"  # pure, io and debug callbacks: no executable carries them to a new process
+_MEMORY: dict[Any, Any] = {}  # this process's programs, by their in-process key
+
+
+def call(fun, args: tuple, statics: dict,
+         fingerprint: Callable[[], tuple[str, ...]] | None = None):
+    """``fun(*args, **statics)`` for a ``jax.jit`` function ``fun`` with ``statics`` its static
+    keyword arguments, run by the compiled program found in this process's memory, else in
+    the store (see the module), else traced, compiled and kept.
+
+    ``fingerprint()``: strings that determine the program ``fun`` builds from ``statics`` (the
+    arguments' structure is added here), asked for only when the store is on; without it the
+    program's own jaxpr is the fingerprint, which costs a trace but no lowering. A stored
+    program that fails to run (a damaged entry) is deleted, compiled again and run.
+    """
+    leaves, tree = jax.tree.flatten(args)
+    avals = tuple(str(jax.typeof(leaf)) for leaf in leaves)
+    memory_key = (fun, tuple(sorted(statics.items(), key=lambda kv: kv[0])), tree, avals)
+    program = _MEMORY.get(memory_key)
+    if program is not None:
+        return program(*args)
+    store = _store()
+    traced = None
+    path = None
+    if store is not None:
+        if fingerprint is None:
+            traced = fun.trace(*args, **statics)
+            parts = (_jaxpr_text(traced.jaxpr),)
+        else:
+            parts = fingerprint()
+        path = store / _key(fun, parts, tree, avals)
+    program = _load(path) if path else None
+    if program is not None:
+        try:
+            out = program(*args)
+        except jax.errors.JaxRuntimeError:
+            path.unlink(missing_ok=True)
+        else:
+            _MEMORY[memory_key] = program
+            return out
+    traced = traced or fun.trace(*args, **statics)
+    hits = _JAX_CACHE_HITS[0]
+    program = traced.lower().compile()
+    # Only a fresh compilation is kept: XLA:CPU re-serializes an executable that JAX's own
+    # cache loaded without all of its functions (it then fails to run in a new process).
+    if path and _JAX_CACHE_HITS[0] == hits and _UNKEPT not in str(traced.jaxpr):
+        _save(path, program)
+    _MEMORY[memory_key] = program
+    return program(*args)
+
+
+def _count_jax_cache_hits(event: str, **_) -> None:
+    if event == "/jax/compilation_cache/cache_hits":
+        _JAX_CACHE_HITS[0] += 1
+
+
+_JAX_CACHE_HITS = [0]
+jax.monitoring.register_event_listener(_count_jax_cache_hits)
+
+
+def fingerprint_of(fn, *args) -> str:
+    """The jaxpr of ``fn(*args)`` (arrays or ``jax.ShapeDtypeStruct``) with its constants: what
+    a callable computes on arguments of these shapes, as a key."""
+    return _jaxpr_text(jax.make_jaxpr(fn)(*args))
+
+
+def _jaxpr_text(closed) -> str:
+    consts = hashlib.sha256()
+    for c in closed.consts:
+        a = np.asarray(c)
+        consts.update(repr((a.shape, str(a.dtype))).encode())
+        consts.update(a.tobytes())
+    return f"{closed.jaxpr}\nconsts {consts.hexdigest()}"
+
+
+def _store() -> Path | None:
+    directory = jax.config.jax_compilation_cache_dir
+    return Path(directory) / "wnbias-programs" if directory else None
+
+
+def _key(fun, fingerprint, tree, avals) -> str:
+    h = hashlib.sha256(_installation().encode())
+    config = sorted((k, repr(v)) for k, v in jax.config.values.items() if "cache" not in k)
+    environment = sorted((k, v) for k, v in os.environ.items()
+                         if k.startswith(_ENVIRONMENT_PREFIXES) and "CACHE" not in k)
+    for part in (config, environment, f"{fun.__module__}.{fun.__qualname__}", *fingerprint,
+                 str(tree), avals):
+        h.update(repr(part).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+@functools.cache
+def _installation() -> str:
+    """The library's source, the packages' versions, the backend and the CPU, hashed."""
+    h = hashlib.sha256(sys.version.encode())
+    root = Path(__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    for name in _PACKAGES:
+        try:
+            h.update(f"{name}=={metadata.version(name)}".encode())
+        except metadata.PackageNotFoundError:
+            h.update(f"{name} absent".encode())
+    device = jax.devices()[0]
+    h.update(repr((device.platform, device.device_kind, device.client.platform_version,
+                   jax.device_count())).encode())
+    h.update(_cpu().encode())
+    return h.hexdigest()
+
+
+def _cpu() -> str:
+    """The host CPU's model and instruction-set flags (an executable is compiled for them)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        import platform
+
+        return platform.processor() + platform.machine()
+    return "\n".join(sorted({ln for ln in lines if ln.startswith(("model name", "flags"))}))
+
+
+def _load(path: Path):
+    try:
+        payload, in_tree, out_tree = pickle.loads(path.read_bytes())
+        return serialize_executable.deserialize_and_load(payload, in_tree, out_tree)
+    except FileNotFoundError:
+        return None
+    except Exception:  # a damaged or foreign entry: compile again, and overwrite it
+        return None
+
+
+def _save(path: Path, program) -> None:
+    try:
+        blob = pickle.dumps(serialize_executable.serialize(program))
+    except Exception:  # constants or trees the executable cannot carry: keep it in memory only
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as f:
+            f.write(blob)
+        os.replace(f.name, path)
+    except OSError:
+        pass  # a full or read-only disk costs the next process a compilation, nothing else

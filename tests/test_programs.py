@@ -1,0 +1,63 @@
+"""The store of compiled programs (wnbias.programs): a new process finds a kept program
+without compiling, gives the same numbers, never serves a program whose fingerprint or
+shapes differ, and compiles again over a damaged entry."""
+
+import json
+import os
+import subprocess
+import sys
+
+# A fresh process: a flow solve (fingerprinted) and a GD run (keyed by its jaxpr), printing
+# their results and how many XLA compilations it made.
+PROBE = """
+import json, sys
+import jax, jax.numpy as jnp, numpy as np
+import wnbias
+from wnbias.dynamics.flow import TimeClock, run_flow
+from wnbias.dynamics.gd import run_gd
+from wnbias.dynamics.schedules import constant
+compiles = [0]
+def on(event, duration, **_):
+    if event == "/jax/core/compile/backend_compile_duration":
+        compiles[0] += 1
+jax.monitoring.register_event_duration_secs_listener(on)
+n, scale = int(sys.argv[1]), float(sys.argv[2])
+X = np.linspace(-1.0, 1.0, 2 * n).reshape(n, 2) + np.eye(n, 2)
+y = np.sign(X[:, 0] + 0.5)
+def log_loss(theta, X, y):
+    return jnp.log(jnp.mean(jnp.exp(-scale * y * (X @ theta["w"]))))
+theta0 = {"w": jnp.full(2, 0.1)}
+flow = run_flow(log_loss, theta0, (X, y), TimeClock(t_end=5.0), n_save=8)
+gd = run_gd(log_loss, theta0, (X, y), constant(0.1), max_steps=50, n_log=8)
+print(json.dumps({"compiles": compiles[0],
+                  "flow": np.asarray(flow.trajectory.series["log_loss"]).tolist(),
+                  "gd": np.asarray(gd.trajectory.series["log_loss"]).tolist()}))
+"""
+
+
+def _probe(cache, n=6, scale=1.0) -> dict:
+    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(cache),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    done = subprocess.run([sys.executable, "-c", PROBE, str(n), str(scale)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_kept_programs_are_found_by_a_new_process_and_only_for_their_own_program(tmp_path):
+    one = _probe(tmp_path)
+    kept = list((tmp_path / "wnbias-programs").iterdir())
+    assert len(kept) >= 3  # the solve, GD's start and its chunk
+
+    two = _probe(tmp_path)  # the solve and GD loaded; eager one-op programs from JAX's cache
+    assert two["flow"] == one["flow"] and two["gd"] == one["gd"]
+    assert two["compiles"] <= one["compiles"] - 3
+
+    scaled = _probe(tmp_path, scale=2.0)  # same shapes, another constant in the objective
+    assert scaled["flow"][0] != one["flow"][0] and scaled["gd"] != one["gd"]
+    assert scaled["compiles"] >= 3
+
+    for entry in (tmp_path / "wnbias-programs").iterdir():
+        entry.write_bytes(b"not a program")
+    damaged = _probe(tmp_path)  # compiled again over the damaged entries, same numbers
+    assert damaged["flow"] == one["flow"] and damaged["gd"] == one["gd"]
