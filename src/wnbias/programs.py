@@ -82,7 +82,8 @@ def call(fun, args: tuple, statics: dict,
         else:
             _MEMORY[memory_key] = program
             return out
-    traced = traced or fun.trace(*args, **statics)
+    if traced is None:
+        traced = fun.trace(*args, **statics)
     hits = _JAX_CACHE_HITS[0]
     program = traced.lower().compile()
     # Only a fresh compilation is kept: XLA:CPU re-serializes an executable that JAX's own
@@ -169,9 +170,7 @@ def _load(path: Path):
     try:
         payload, in_tree, out_tree = pickle.loads(path.read_bytes())
         return serialize_executable.deserialize_and_load(payload, in_tree, out_tree)
-    except FileNotFoundError:
-        return None
-    except Exception:  # a damaged or foreign entry: compile again, and overwrite it
+    except Exception:  # absent, damaged or foreign: compile again, and overwrite it
         return None
 
 
