@@ -7,7 +7,8 @@ import os
 import subprocess
 import sys
 
-# A fresh process: a flow solve (fingerprinted) and a GD run (keyed by its jaxpr), printing
+# A fresh process: a flow solve (fingerprinted) and a GD run (keyed by its jaxpr) whose record
+# holds an SVD (a LAPACK custom call, whose kernel a loaded program must find bound), printing
 # their results and how many XLA compilations it made.
 PROBE = """
 import json, sys
@@ -28,10 +29,13 @@ def log_loss(theta, X, y):
     return jnp.log(jnp.mean(jnp.exp(-scale * y * (X @ theta["w"]))))
 theta0 = {"w": jnp.full(2, 0.1)}
 flow = run_flow(log_loss, theta0, (X, y), TimeClock(t_end=5.0), n_save=8)
-gd = run_gd(log_loss, theta0, (X, y), constant(0.1), max_steps=50, n_log=8)
+def record(theta):
+    return {"s": jnp.linalg.svd(jnp.outer(theta["w"], X[0]), compute_uv=False)[0]}
+gd = run_gd(log_loss, theta0, (X, y), constant(0.1), max_steps=50, n_log=8, record=record)
 print(json.dumps({"compiles": compiles[0],
                   "flow": np.asarray(flow.trajectory.series["log_loss"]).tolist(),
-                  "gd": np.asarray(gd.trajectory.series["log_loss"]).tolist()}))
+                  "gd": np.asarray(gd.trajectory.series["log_loss"]).tolist(),
+                  "svd": np.asarray(gd.trajectory.series["s"]).tolist()}))
 """
 
 
@@ -50,7 +54,7 @@ def test_kept_programs_are_found_by_a_new_process_and_only_for_their_own_program
     assert len(kept) >= 3  # the solve, GD's start and its chunk
 
     two = _probe(tmp_path)  # the solve and GD loaded; eager one-op programs from JAX's cache
-    assert two["flow"] == one["flow"] and two["gd"] == one["gd"]
+    assert two["flow"] == one["flow"] and two["gd"] == one["gd"] and two["svd"] == one["svd"]
     assert two["compiles"] <= one["compiles"] - 3
 
     scaled = _probe(tmp_path, scale=2.0)  # same shapes, another constant in the objective

@@ -13,9 +13,10 @@ equinox environment variables, the backend and the host CPU, the function, its s
 arguments, and the shapes, dtypes and tree structure of its arguments. The static arguments
 and the function are described by ``fingerprint`` strings (e.g. the jaxprs of the callables a
 solve is built from, on the call's abstract arguments) or, without one, by the jaxpr of the
-whole traced program. Only a fresh compilation is kept: not one that holds host callbacks or
-constants the executable cannot carry, nor one JAX's cache loaded (XLA:CPU serializes that
-again without all its functions). Entries are written atomically (a temporary file
+whole traced program. Only a fresh compilation is kept: not one that holds host callbacks (or
+any custom call but LAPACK's, whose kernels :func:`_load` binds), nor constants the executable
+cannot carry, nor one JAX's cache loaded (XLA:CPU serializes that again without all its
+functions). Entries are written atomically (a temporary file
 renamed), so processes may share the directory; an unreadable entry is compiled again.
 
 The store is ``wnbias-programs/`` inside JAX's cache directory, so it is on exactly when that
@@ -29,6 +30,7 @@ import functools
 import hashlib
 import os
 import pickle
+import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -42,7 +44,6 @@ from jax.experimental import serialize_executable
 
 _PACKAGES = ("jax", "jaxlib", "numpy", "diffrax", "equinox", "lineax", "optimistix")
 _ENVIRONMENT_PREFIXES = ("XLA_", "EQX_", "JAX_", "TF_CPP_")
-_UNKEPT = "callback"  # pure, io and debug callbacks: no executable carries them to a new process
 _MEMORY: dict[Any, Any] = {}  # this process's programs, by their in-process key
 
 
@@ -88,7 +89,7 @@ def call(fun, args: tuple, statics: dict,
     program = traced.lower().compile()
     # Only a fresh compilation is kept: XLA:CPU re-serializes an executable that JAX's own
     # cache loaded without all of its functions (it then fails to run in a new process).
-    if path and _JAX_CACHE_HITS[0] == hits and _UNKEPT not in str(traced.jaxpr):
+    if path and _JAX_CACHE_HITS[0] == hits:
         _save(path, program)
     _MEMORY[memory_key] = program
     return program(*args)
@@ -168,15 +169,32 @@ def _cpu() -> str:
 
 def _load(path: Path):
     try:
-        payload, in_tree, out_tree = pickle.loads(path.read_bytes())
+        payload, in_tree, out_tree, uses_lapack = pickle.loads(path.read_bytes())
+        if uses_lapack:
+            _bind_lapack()
         return serialize_executable.deserialize_and_load(payload, in_tree, out_tree)
     except Exception:  # absent, damaged or foreign: compile again, and overwrite it
         return None
 
 
+def _bind_lapack() -> None:
+    """Bind the LAPACK kernels that a program's custom calls jump to. JAX binds them while it
+    lowers a program that uses them; a loaded program skips the lowering, and without this it
+    jumps to a null pointer (a segmentation fault, seen with an SVD). jax.export does the
+    same for the programs it loads."""
+    from jax._src.lax import linalg
+
+    linalg.initialize_lapack()
+
+
 def _save(path: Path, program) -> None:
+    # A custom call other than LAPACK's (a host callback, say) may need what only tracing and
+    # lowering set up (see _bind_lapack): such a program is kept in memory only.
+    targets = set(re.findall(r'custom_call_target="([^"]+)"', program.as_text()))
+    if any(not t.startswith("lapack_") for t in targets):
+        return
     try:
-        blob = pickle.dumps(serialize_executable.serialize(program))
+        blob = pickle.dumps((*serialize_executable.serialize(program), bool(targets)))
     except Exception:  # constants or trees the executable cannot carry: keep it in memory only
         return
     try:
