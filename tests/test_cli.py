@@ -43,6 +43,7 @@ def test_list(capsys):
         (["run", "ewn-lin-sep", "--set", "gd.schedule=fast"], "allowed: authors, paper"),
         (["run", "ewn-xor", "--set", "init_from=/nonexistent/w.npz"], "no such file"),
         (["reproduce", "ewn-xor", "nope"], "unknown experiment 'nope'"),
+        (["reproduce", "ewn-xor", "--jobs", "0"], "--jobs must be a positive integer, got 0"),
         (["run", "ewn-xor", "--set", "seed=100000000000000000000000"],
          "seed=100000000000000000000000 is out of range: integer keys lie within"),
         (["run", "min-width-bias", "--set", "max_steps=1000000000000000000000"],
@@ -120,6 +121,23 @@ def test_reproduce_writes_one_report(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "# wnbias reproduction report" in report and "ewn-simple-traj" in report
     assert "claims supported" in report
+
+
+def test_reproduce_side_by_side_gives_the_same_runs_in_the_order_asked(tmp_path):
+    """--jobs 2: each experiment in a worker process of its own (a name given twice runs
+    once); the records print in the order asked, with the metrics of one run after another."""
+    names = ["ewn-lin-sep", "ewn-simple-traj", "ewn-lin-sep"]
+    done = subprocess.run([sys.executable, "-m", "wnbias.cli", "reproduce", *names, "--jobs",
+                           "2", "--quiet", "--out", str(tmp_path / "two")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    finished = [line.split(":")[0] for line in done.stdout.splitlines() if "claims hold" in line]
+    assert finished == ["ewn-lin-sep", "ewn-simple-traj"]
+    one = ["reproduce", *names, "--jobs", "1", "--quiet", "--out", str(tmp_path / "one")]
+    assert main(one) == 0
+    for name in names[:2]:
+        (two,), (one,) = ((tmp_path / d).glob(f"{name}-*/summary.json") for d in ("two", "one"))
+        assert json.loads(two.read_text())["metrics"] == json.loads(one.read_text())["metrics"]
 
 
 def test_atomic_write_leaves_no_temporary_files(tmp_path):

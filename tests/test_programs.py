@@ -39,9 +39,12 @@ print(json.dumps({"compiles": compiles[0],
 """
 
 
-def _probe(cache, n=6, scale=1.0) -> dict:
+def _probe(cache, n=6, scale=1.0, installation="") -> dict:
+    # JAX_* variables are part of every store key, and JAX ignores one it does not know: a
+    # new value stands for a new installation of the library (every key changes, programs not)
     env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(cache),
-           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+           "JAX_WNBIAS_TEST_INSTALLATION": installation}
     done = subprocess.run([sys.executable, "-c", PROBE, str(n), str(scale)], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -65,3 +68,15 @@ def test_kept_programs_are_found_by_a_new_process_and_only_for_their_own_program
         entry.write_bytes(b"not a program")
     damaged = _probe(tmp_path)  # compiled again over the damaged entries, same numbers
     assert damaged["flow"] == one["flow"] and damaged["gd"] == one["gd"]
+
+
+def test_after_a_new_installation_the_programs_are_kept_again(tmp_path):
+    _probe(tmp_path)
+    kept = set((tmp_path / "wnbias-programs").iterdir())
+    # every store key is new; JAX's cache must not answer for the programs instead (what it
+    # loads cannot be stored: they would be traced and lowered in every process from then on)
+    _probe(tmp_path, installation="upgraded")
+    again = set((tmp_path / "wnbias-programs").iterdir()) - kept
+    assert len(again) >= 3
+    upgraded = _probe(tmp_path, installation="upgraded")
+    assert upgraded["compiles"] <= _probe(tmp_path / "fresh")["compiles"] - 3

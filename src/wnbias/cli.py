@@ -95,20 +95,25 @@ def cmd_report(args) -> int:
 def cmd_reproduce(args) -> int:
     from .experiments import EXPERIMENTS, get_experiment
 
-    names = args.names or [n for n, e in EXPERIMENTS.items() if e.headline]
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError(f"--jobs must be a positive integer, got {args.jobs}")
+
+    names = list(dict.fromkeys(args.names)) or [n for n, e in EXPERIMENTS.items() if e.headline]
     args.out = _directory(args.out, "--out")
     experiments = [get_experiment(n) for n in names]  # all names checked before any work
     for exp in experiments:  # and every config, before JAX is imported
         _checked_config(exp.name, exp.reproduce_preset)
 
     from .report import combined_report
-    from .runner import run_experiment
     from .store import write_text
+    from .workers import run_experiments
 
     runs = {}
-    for exp in experiments:
-        record = run_experiment(exp.name, preset=exp.reproduce_preset, root=args.out,
-                                force=args.force, progress=not args.quiet)
+    jobs = args.jobs or min(len(experiments), os.cpu_count() or 1)
+    records = run_experiments([(exp.name, exp.reproduce_preset) for exp in experiments],
+                              jobs=jobs, root=args.out, force=args.force,
+                              progress=not args.quiet)
+    for exp, record in zip(experiments, records, strict=False):
         _print_record(record)
         runs[record.run_dir.resolve()] = (exp, record.summary, record.reused)
     others = _finished_runs(args.out, exclude=set(runs))
@@ -180,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(DEFAULT_ROOT), help="runs and report.md go here")
     p.add_argument("--force", action="store_true", help="rerun finished runs")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="experiments run at once, each in its own process (default: one per "
+                        "CPU core, at most one per experiment; 1: one after another here)")
     p.set_defaults(func=cmd_reproduce)
     return parser
 
@@ -202,6 +210,9 @@ def _interrupt(signum, frame) -> None:
     garbage-collection hook during the imports) would be swallowed and the run go on. Every
     file is written to a temporary name first, so stopping here loses no finished result."""
     print(INTERRUPTED, file=sys.stderr, flush=True)
+    if "multiprocessing" in sys.modules:  # reproduce's workers (wnbias.workers) stop too
+        for child in sys.modules["multiprocessing"].active_children():
+            child.terminate()
     os._exit(130)
 
 

@@ -26,6 +26,7 @@ in-process cache.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -86,13 +87,39 @@ def call(fun, args: tuple, statics: dict,
     if traced is None:
         traced = fun.trace(*args, **statics)
     hits = _JAX_CACHE_HITS[0]
-    program = traced.lower().compile()
+    if path is None:
+        program = traced.lower().compile()
+    else:
+        with _unwritten_by_jax():
+            program = traced.lower().compile(compiler_options=_APART_FROM_JAX)
     # Only a fresh compilation is kept: XLA:CPU re-serializes an executable that JAX's own
     # cache loaded without all of its functions (it then fails to run in a new process).
     if path and _JAX_CACHE_HITS[0] == hits:
         _save(path, program)
     _MEMORY[memory_key] = program
     return program(*args)
+
+
+# JAX's cache neither holds nor answers for what the store keeps. A program JAX's cache
+# holds would be loaded from it whenever the store misses it (after any edit of the library,
+# which changes every key), and such a loaded executable cannot be stored: the program would
+# be traced and lowered in every process from then on. So the store's programs are compiled
+# with an XLA option restated at its value (xla_detailed_logging is on for every program of
+# 10 operations or more, and only logs), which gives them keys of their own in JAX's cache,
+# and JAX writes none of them (_unwritten_by_jax).
+_APART_FROM_JAX = {"xla_detailed_logging": True}
+
+
+@contextlib.contextmanager
+def _unwritten_by_jax():
+    """JAX's cache writes no program compiled inside (see ``_APART_FROM_JAX``)."""
+    option = "jax_persistent_cache_min_compile_time_secs"
+    before = getattr(jax.config, option)
+    jax.config.update(option, float("inf"))
+    try:
+        yield
+    finally:
+        jax.config.update(option, before)
 
 
 def _count_jax_cache_hits(event: str, **_) -> None:

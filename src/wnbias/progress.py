@@ -18,6 +18,12 @@ import time
 from tqdm import tqdm
 
 _EXPERIMENT: contextvars.ContextVar[str] = contextvars.ContextVar("experiment", default="")
+_BARS = [True]  # False in a worker process beside others (wnbias.workers): lines only
+
+
+def use_bars(on: bool) -> None:
+    """Whether a terminal gets live bars (else only the line of each finished phase)."""
+    _BARS[0] = on
 
 
 @contextlib.contextmanager
@@ -43,7 +49,7 @@ class Phase:
         self.label = f"{self.label}: {engine}" if self.label else engine
         self.start = time.perf_counter()
         self.bar = (tqdm(desc=self.label, unit=unit, leave=False, file=sys.stderr)
-                    if enabled and _is_terminal() else None)
+                    if enabled and _BARS[0] and _is_terminal() else None)
         self.done = 0
 
     def update(self, done: int, **shown: str) -> None:
