@@ -54,15 +54,15 @@ def _probe(cache, n=6, scale=1.0, installation="") -> dict:
 def test_kept_programs_are_found_by_a_new_process_and_only_for_their_own_program(tmp_path):
     one = _probe(tmp_path)
     kept = list((tmp_path / "wnbias-programs").iterdir())
-    assert len(kept) >= 3  # the solve, GD's start and its chunk
+    assert len(kept) >= 2  # the solve and the GD loop
 
     two = _probe(tmp_path)  # the solve and GD loaded; eager one-op programs from JAX's cache
     assert two["flow"] == one["flow"] and two["gd"] == one["gd"] and two["svd"] == one["svd"]
-    assert two["compiles"] <= one["compiles"] - 3
+    assert two["compiles"] <= one["compiles"] - 2
 
     scaled = _probe(tmp_path, scale=2.0)  # same shapes, another constant in the objective
     assert scaled["flow"][0] != one["flow"][0] and scaled["gd"] != one["gd"]
-    assert scaled["compiles"] >= 3
+    assert scaled["compiles"] >= 2
 
     for entry in (tmp_path / "wnbias-programs").iterdir():
         entry.write_bytes(b"not a program")
@@ -77,6 +77,6 @@ def test_after_a_new_installation_the_programs_are_kept_again(tmp_path):
     # loads cannot be stored: they would be traced and lowered in every process from then on)
     _probe(tmp_path, installation="upgraded")
     again = set((tmp_path / "wnbias-programs").iterdir()) - kept
-    assert len(again) >= 3
+    assert len(again) >= 2
     upgraded = _probe(tmp_path, installation="upgraded")
-    assert upgraded["compiles"] <= _probe(tmp_path / "fresh")["compiles"] - 3
+    assert upgraded["compiles"] <= _probe(tmp_path / "fresh")["compiles"] - 2

@@ -13,6 +13,7 @@ from wnbias import (
     loss_adaptive,
     make_log_loss,
     mlp,
+    programs,
     run_gd,
 )
 from wnbias.data.synthetic import xor_points
@@ -213,10 +214,10 @@ def test_budgets_share_one_program_and_keep_their_own_grid():
     model, reparam, log_loss, x, y = xor_problem("plain")
     theta = encode(model.init(jax.random.PRNGKey(0)), reparam)
     run_gd(log_loss, theta, (x, y), constant(0.05), max_steps=100, n_log=60)
-    compiled = gd._init._cache_size(), gd._run_chunk._cache_size()
+    compiled = len(programs._MEMORY), gd._run_chunk._cache_size()
     for steps in (60, 3000):  # grids of 36 and 53 steps
         result = run_gd(log_loss, theta, (x, y), constant(0.05), max_steps=steps, n_log=60)
-        assert (gd._init._cache_size(), gd._run_chunk._cache_size()) == compiled
+        assert (len(programs._MEMORY), gd._run_chunk._cache_size()) == compiled
         assert result.trajectory.status_names() == ["budget"]
         np.testing.assert_array_equal(result.trajectory.valid("step"),
                                       log_spaced_steps(steps, 60))

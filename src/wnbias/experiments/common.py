@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -70,8 +72,14 @@ def initial_parameters(config, model, arms, n_seeds: int = 1) -> tuple[dict, int
         return load_initial_parameters(config.init_from, model.layer_shapes, reparams,
                                        config.dtype)
     weights = seeded_weights(model, config.init, config.seed, n_seeds, config.dtype)
-    return {arm: jax.vmap(lambda w, r=r: encode(w, r))(weights)
-            for arm, r in reparams.items()}, n_seeds
+    return {arm: _batched_encoder(r)(weights) for arm, r in reparams.items()}, n_seeds
+
+
+@functools.cache
+def _batched_encoder(reparam):
+    """:func:`encode` of a batch of seeds as one compiled program per parameterization (op by
+    op, every norm and division of every layer compiled on its own)."""
+    return jax.jit(jax.vmap(lambda w: encode(w, reparam)))
 
 
 def step_counts(trajectory: Trajectory) -> dict:
