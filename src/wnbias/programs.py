@@ -34,6 +34,7 @@ import pickle
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
@@ -86,7 +87,7 @@ def call(fun, args: tuple, statics: dict,
             return out
     if traced is None:
         traced = fun.trace(*args, **statics)
-    hits = _JAX_CACHE_HITS[0]
+    hits = _jax_cache_hits()
     if path is None:
         program = traced.lower().compile()
     else:
@@ -94,7 +95,7 @@ def call(fun, args: tuple, statics: dict,
             program = traced.lower().compile(compiler_options=_APART_FROM_JAX)
     # Only a fresh compilation is kept: XLA:CPU re-serializes an executable that JAX's own
     # cache loaded without all of its functions (it then fails to run in a new process).
-    if path and _JAX_CACHE_HITS[0] == hits:
+    if path and _jax_cache_hits() == hits:
         _save(path, program)
     _MEMORY[memory_key] = program
     return program(*args)
@@ -110,24 +111,41 @@ def call(fun, args: tuple, statics: dict,
 _APART_FROM_JAX = {"xla_detailed_logging": True}
 
 
+_UNWRITTEN = {"inside": 0, "before": None}  # compilations inside, the setting before them
+_UNWRITTEN_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _unwritten_by_jax():
-    """JAX's cache writes no program compiled inside (see ``_APART_FROM_JAX``)."""
+    """JAX's cache writes no program compiled inside (see ``_APART_FROM_JAX``); threads may
+    compile side by side (the setting comes back when the last one is done)."""
     option = "jax_persistent_cache_min_compile_time_secs"
-    before = getattr(jax.config, option)
-    jax.config.update(option, float("inf"))
+    with _UNWRITTEN_LOCK:
+        if _UNWRITTEN["inside"] == 0:
+            _UNWRITTEN["before"] = getattr(jax.config, option)
+            jax.config.update(option, float("inf"))
+        _UNWRITTEN["inside"] += 1
     try:
         yield
     finally:
-        jax.config.update(option, before)
+        with _UNWRITTEN_LOCK:
+            _UNWRITTEN["inside"] -= 1
+            if _UNWRITTEN["inside"] == 0:
+                jax.config.update(option, _UNWRITTEN["before"])
+
+
+_HITS = threading.local()  # JAX's cache hits of this thread's compilations
+
+
+def _jax_cache_hits() -> int:
+    return getattr(_HITS, "count", 0)
 
 
 def _count_jax_cache_hits(event: str, **_) -> None:
     if event == "/jax/compilation_cache/cache_hits":
-        _JAX_CACHE_HITS[0] += 1
+        _HITS.count = _jax_cache_hits() + 1
 
 
-_JAX_CACHE_HITS = [0]
 jax.monitoring.register_event_listener(_count_jax_cache_hits)
 
 

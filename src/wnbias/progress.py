@@ -27,6 +27,17 @@ def use_bars(on: bool) -> None:
 
 
 @contextlib.contextmanager
+def without_bars():
+    """Only the line of each finished phase inside (phases side by side in threads)."""
+    before = _BARS[0]
+    use_bars(False)
+    try:
+        yield
+    finally:
+        use_bars(before)
+
+
+@contextlib.contextmanager
 def experiment(name: str):
     """Phases started inside are labelled with ``name``."""
     token = _EXPERIMENT.set(name)

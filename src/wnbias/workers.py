@@ -7,7 +7,9 @@ program store (both safe to share: entries are written atomically) and runs the 
 exactly as ``wnbias run`` would: the same programs, the same numbers. Progress shows one line
 per finished phase, as in a log file: two processes cannot share a terminal's bars.
 
-Records come back in the order asked, whatever order the runs finish in. When a run fails, the
+The runs start longest first (by each experiment's ``expected_seconds``), so that on a few
+cores the last to finish is not a long run started late; records come back in the order
+asked, whatever order the runs finish in. When a run fails, the
 runs not yet started are dropped, those already running finish (their run directories are
 kept, and reused next time), and the first failure in order is raised.
 """
@@ -32,11 +34,16 @@ def run_experiments(runs: Sequence[tuple[str, str | None]], *, jobs: int, root: 
             yield run_experiment(name, preset=preset, root=root, force=force,
                                  progress=progress)
         return
+    from .experiments import get_experiment
+
     context = multiprocessing.get_context("spawn")  # no JAX state is ever forked
+    longest_first = sorted(range(len(runs)),
+                           key=lambda i: -get_experiment(runs[i][0]).expected_seconds)
     with ProcessPoolExecutor(max_workers=min(jobs, len(runs)), mp_context=context,
                              initializer=_start_worker) as pool:
-        futures = [pool.submit(_run_one, name, preset, root, force, progress)
-                   for name, preset in runs]
+        started = {i: pool.submit(_run_one, *runs[i], root, force, progress)
+                   for i in longest_first}
+        futures = [started[i] for i in range(len(runs))]
         try:
             for future in futures:
                 yield future.result()

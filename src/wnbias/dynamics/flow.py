@@ -274,8 +274,9 @@ def run_flow(
                          "TimeClock(t_end=...)")
     solver = solver or diffrax.Tsit5()
     if not batched:
-        theta0, rates = jax.tree.map(lambda a: jnp.asarray(a)[None], (theta0, rates))
-    log_losses0 = np.asarray(jax.vmap(lambda th: log_loss(th, *data))(theta0), dtype=float)
+        theta0, rates = jax.tree.map(lambda a: np.asarray(a)[None], (theta0, rates))
+    log_losses0 = np.asarray(call(_log_losses, (theta0, data), {"log_loss": log_loss}),
+                              dtype=float)
     if not np.all(np.isfinite(log_losses0)):
         raise ValueError(f"the initial log-loss is {log_losses0}; the flow cannot start")
     for value in log_losses0:
@@ -308,6 +309,12 @@ def run_flow(
             message="; ".join(f"seed {i}: {m}" if len(seeds) > 1 else m
                               for i, (_, _, m, _) in enumerate(seeds) if m)),
     )
+
+
+@partial(jax.jit, static_argnames="log_loss")
+def _log_losses(theta, data, *, log_loss):
+    """log L of each start, as one program (op by op, a program per operation and shape)."""
+    return jax.vmap(lambda th: log_loss(th, *data))(theta)
 
 
 def _unpreconditioned(theta, g):

@@ -87,6 +87,9 @@ class Experiment:
     version: int = 1
     headline: bool = True
     reproduce_preset: str | None = None  # the preset ``reproduce`` runs (None: the defaults)
+    # about how long that run takes on 2 cores with nothing compiled yet: ``reproduce --jobs``
+    # starts the longest first, so the last to finish is not a long one started late
+    expected_seconds: float = 10.0
 
     def _function(self, name: str) -> Callable:
         return getattr(importlib.import_module(self.module), name)

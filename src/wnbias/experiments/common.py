@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +17,27 @@ from ..dynamics.schedules import StepRule
 from ..dynamics.trajectory import Run, Status, Trajectory
 from ..errors import ConfigError, NonFiniteLossError, SolverFailure
 from ..initial import load_initial_parameters, seeded_weights
+from ..progress import without_bars
 from ..reparam import encode, get_reparam
+
+
+def side_by_side(fn: Callable, items, threads: int = 2) -> list:
+    """``[fn(item) for item in items]``, ``threads`` at a time: XLA compiles and runs without
+    Python's lock, so on 2 cores the compilations of independent runs overlap (most of a
+    first run's time). Results come in order; the first failure in order is raised once the
+    calls already started have ended (what they recorded is kept), and none starts after it.
+    Progress shows only the line of each finished phase: threads cannot share a bar."""
+    items = list(items)
+    if threads <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    with without_bars(), ThreadPoolExecutor(threads) as pool:
+        # each call in a copy of this context: its phases keep the experiment's label
+        futures = [pool.submit(contextvars.copy_context().run, fn, item) for item in items]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
 
 
 def require_full_row_rank(matrix: np.ndarray, name: str, seed: int) -> None:
@@ -72,14 +95,18 @@ def initial_parameters(config, model, arms, n_seeds: int = 1) -> tuple[dict, int
         return load_initial_parameters(config.init_from, model.layer_shapes, reparams,
                                        config.dtype)
     weights = seeded_weights(model, config.init, config.seed, n_seeds, config.dtype)
-    return {arm: _batched_encoder(r)(weights) for arm, r in reparams.items()}, n_seeds
+    return {arm: encoder(r, batched=True)(weights) for arm, r in reparams.items()}, n_seeds
 
 
 @functools.cache
-def _batched_encoder(reparam):
-    """:func:`encode` of a batch of seeds as one compiled program per parameterization (op by
-    op, every norm and division of every layer compiled on its own)."""
-    return jax.jit(jax.vmap(lambda w: encode(w, reparam)))
+def encoder(reparam, batched: bool = False):
+    """:func:`encode` with ``reparam`` (of a batch of seeds: ``batched``) as one compiled
+    program: op by op, every norm and division of every layer shape is a program to compile,
+    or to find in the cache, of its own."""
+    def encode_one(weights):
+        return encode(weights, reparam)
+
+    return jax.jit(jax.vmap(encode_one) if batched else encode_one)
 
 
 def step_counts(trajectory: Trajectory) -> dict:

@@ -24,7 +24,6 @@ from __future__ import annotations
 from functools import cache
 
 import jax
-import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -37,9 +36,9 @@ from ..measure.rates import fit_loss_rate, log_exponent_product
 from ..measure.separability import linearly_separable
 from ..models import deep_linear
 from ..objective import make_log_loss
-from ..reparam import encode, get_reparam
+from ..reparam import get_reparam
 from .base import Claim, Outcome, Problem
-from .common import as_dtype, train
+from .common import as_dtype, encoder, side_by_side, train
 from .specs.ewn_conv_rate import DIRECTIONS, EXPERIMENT, Config  # noqa: F401  (re-exported)
 
 
@@ -65,7 +64,7 @@ def _arms(config: Config) -> dict:
 def _encode(weights: dict, reparam, depth: int, keep_last_direction: bool) -> dict:
     """Encode with unit directions, except (``keep_last_direction``) the last layer's v, which
     stays the solved weights themselves, as the authors' conv_rate.py leaves it."""
-    theta = encode(weights, reparam)
+    theta = encoder(reparam)(weights)
     last = f"layer{depth}"
     if keep_last_direction and "v" in theta[last]:
         theta[last] = {**theta[last], "v": weights[last]}
@@ -127,7 +126,7 @@ def setup(config: Config) -> Problem:
     for depth in config.depths:
         for arm, theta in _initial_thetas(config, depth, keys[depth - 1]).items():
             objectives[f"{arm}/depth{depth}"] = _objective(config.width, depth, arm)
-            initial[f"{arm}/depth{depth}"] = jax.tree.map(lambda a: jnp.asarray(a)[None], theta)
+            initial[f"{arm}/depth{depth}"] = jax.tree.map(lambda a: np.asarray(a)[None], theta)
     return Problem(data=(as_dtype(x_np, config.dtype), as_dtype(y_np, config.dtype)),
                    objectives=objectives, initial=initial,
                    extra={"separable": linearly_separable(x_np, y_np)})
@@ -135,23 +134,27 @@ def setup(config: Config) -> Problem:
 
 def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
     separable = problem.extra["separable"]
-    trajectories, gd_final, metrics = {}, {}, {"separable": separable}
-    for depth in config.depths:
+    partial = {}  # every trajectory so far, kept by a run that stops
+
+    def one_depth(depth) -> tuple[list[str], dict, dict]:
+        """(its runs' names, final GD losses, flow fits) of one depth; the depths are
+        independent, so two run at a time (common.side_by_side)."""
+        names, gd_final, fits = [], {}, {}
         for name in config.parameterizations:
             key = f"{name}/depth{depth}"
+            names.append(f"gd/{key}")
             result = train(problem.objectives[key], problem.initial[key], problem.data,
                            dynamics="gd", label=f"gd/{key}", rule=constant(config.lr),
                            max_steps=config.epochs - 1, target_log_loss=-np.inf, n_log=300,
-                           record=None, partial=trajectories, progress=progress)
+                           record=None, partial=partial, progress=progress)
             gd_final[key] = float(np.exp(result.log_loss[0]))
-        if not separable:
-            continue
-        for name in config.flow_parameterizations:
+        for name in config.flow_parameterizations if separable else ():
             key = f"{name}/depth{depth}"
+            names.append(f"flow/{key}")
             result = train(
                 problem.objectives[key], problem.initial[key], problem.data, dynamics="flow",
                 label=f"flow/{key}", target_log_loss=config.flow_target_log_loss, n_log=400,
-                record=None, partial=trajectories, progress=progress,
+                record=None, partial=partial, progress=progress,
                 flow={**config.flow.options(), "max_steps": 200_000},
             )
             t, log_l = result.trajectory.valid("t"), result.trajectory.valid("log_loss")
@@ -159,10 +162,20 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
             fit = fit_loss_rate(t[keep], log_l[keep], window=tuple(config.fit_window),
                                 fixed_q=1.0)
             counts = {k: float(v[0]) for k, v in result.trajectory.counts.items()}
-            metrics[f"flow_{name}_depth{depth}"] = {
+            fits[f"flow_{name}_depth{depth}"] = {
                 **counts, "p": fit.p, "p_interval": list(fit.p_interval),
                 "fit_window_t": list(fit.window), "n_points": fit.n_points,
             }
+        return names, gd_final, fits
+
+    # merged in depth order: the outcome is the one a loop over the depths would store
+    trajectories, gd_final, metrics = {}, {}, {"separable": separable}
+    deepest_first = sorted(config.depths, reverse=True)  # the longest runs start first
+    done = dict(zip(deepest_first, side_by_side(one_depth, deepest_first), strict=True))
+    for names, depth_final, fits in (done[depth] for depth in config.depths):
+        trajectories.update((name, partial[name]) for name in names)
+        gd_final.update(depth_final)
+        metrics.update(fits)
     metrics["gd_final_loss"] = gd_final
     initial = {f"initial_parameters_depth{d}": {
         arm: problem.initial[f"{arm}/depth{d}"] for arm in _arms(config)} for d in config.depths}

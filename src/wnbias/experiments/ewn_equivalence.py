@@ -29,9 +29,9 @@ from ..initial import load_initial_parameters
 from ..losses import get_loss
 from ..models import mlp
 from ..objective import make_log_loss
-from ..reparam import encode, get_reparam
+from ..reparam import get_reparam
 from .base import Claim, Outcome, Problem
-from .common import as_dtype, check_finite
+from .common import as_dtype, check_finite, encoder, side_by_side
 from .specs.ewn_equivalence import EXPERIMENT, Config  # noqa: F401  (re-exported)
 
 
@@ -99,7 +99,8 @@ def setup(config: Config) -> Problem:
     return Problem(
         data=(x, y),
         objectives={n: _objective(config.dim, config.width, n) for n in arms},
-        initial={n: jax.tree.map(lambda a: a[None], encode(w0, r)) for n, r in arms.items()},
+        initial={n: jax.tree.map(lambda a: np.asarray(a)[None], encoder(r)(w0))
+                 for n, r in arms.items()},
         extra={"w0": w0},
     )
 
@@ -112,18 +113,18 @@ def _v_norm_deviation(theta) -> jax.Array:
 def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
     opts = dict(clock=TimeClock(t_end=config.t_end), n_save=60, progress=progress,
                 **config.flow.options())
-    start = {n: jax.tree.map(lambda a: a[0], t) for n, t in problem.initial.items()}
-    flows = {}
-    for name in ("ewn", "swn"):
-        objective = problem.objectives[name]
-        flows[name] = run_flow(
-            objective, start[name], problem.data,
-            record=_recorder(objective), **opts)
-    for name, rate in (("ewn", ewn_rate), ("swn", swn_rate)):
-        flows[f"plain+{name}-rate"] = run_flow(
-            problem.objectives["plain"], start["plain"], problem.data, preconditioner=rate,
-            record=_plain_weights, **opts,
-        )
+    start = {n: jax.tree.map(lambda a: np.asarray(a)[0], t) for n, t in problem.initial.items()}
+    def flow(name):  # four independent solves, two at a time (common.side_by_side)
+        if name in ("ewn", "swn"):
+            objective = problem.objectives[name]
+            return run_flow(objective, start[name], problem.data, record=_recorder(objective),
+                            **opts)
+        rate = {"plain+ewn-rate": ewn_rate, "plain+swn-rate": swn_rate}[name]
+        return run_flow(problem.objectives["plain"], start["plain"], problem.data,
+                        preconditioner=rate, record=_plain_weights, **opts)
+
+    names = ("ewn", "swn", "plain+ewn-rate", "plain+swn-rate")
+    flows = dict(zip(names, side_by_side(flow, names), strict=True))
     trajectories = {n: f.trajectory for n, f in flows.items()}
     for name, t in trajectories.items():
         if t.status[0] != Status.TARGET:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from functools import cache
 
-import jax
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -22,9 +21,9 @@ from ..data.synthetic import single_point
 from ..losses import get_loss
 from ..models import coordinate_linear
 from ..objective import make_log_loss
-from ..reparam import decode, encode, get_reparam
+from ..reparam import decode, get_reparam
 from .base import Claim, Outcome, Problem
-from .common import as_dtype, finished, step_counts, train
+from .common import as_dtype, encoder, finished, step_counts, train
 from .specs.ewn_simple_traj import EXPERIMENT, Config, parse_inits  # noqa: F401  (re-exported)
 
 # GD may overshoot the flow's off-axis limit slightly; a coordinate above this multiple of the
@@ -72,7 +71,7 @@ def setup(config: Config) -> Problem:
     return Problem(
         data=data,
         objectives={name: _objective(len(config.point), name) for name in arms},
-        initial={name: jax.vmap(lambda w, r=r: encode(w, r))(weights0) for name, r in arms.items()},
+        initial={name: encoder(r, batched=True)(weights0) for name, r in arms.items()},
     )
 
 

@@ -69,4 +69,5 @@ EXPERIMENT = Experiment(
              "full": {"n_seeds": "5", "m": "80", "n": "200", "s": "8", "sparsities": "2,4,16",
                       "depths": "2,3,4",
                       "alphas": "0.001,0.003,0.01,0.03,0.1,0.3,1,2,3,5,10"}},
+    expected_seconds=75,
 )

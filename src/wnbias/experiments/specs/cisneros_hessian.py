@@ -103,4 +103,5 @@ EXPERIMENT = Experiment(
                  "sweep_widths": "64,128,256,512,1024,2048,4096"},
     },
     reproduce_preset="quick",
+    expected_seconds=120,
 )

@@ -71,4 +71,5 @@ EXPERIMENT = Experiment(
     module="wnbias.experiments.ewn_conv_rate",
     presets={"smoke": {"depths": "1,2", "width": "10", "epochs": "300",
                        "flow_target_log_loss": "-80"}},
+    expected_seconds=60,
 )

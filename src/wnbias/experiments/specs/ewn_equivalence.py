@@ -51,4 +51,5 @@ EXPERIMENT = Experiment(
     config=Config,
     module="wnbias.experiments.ewn_equivalence",
     presets={"smoke": {"t_end": "1.0", "gd_steps": "0.004,0.002,0.001"}},
+    expected_seconds=25,
 )

@@ -76,4 +76,5 @@ EXPERIMENT = Experiment(
     config=Config,
     module="wnbias.experiments.ewn_lin_sep",
     presets={"smoke": {"target_log_loss": "-40", "scatter_log_losses": "-30,-35,-40"}},
+    expected_seconds=10,
 )

@@ -62,4 +62,5 @@ EXPERIMENT = Experiment(
     config=Config,
     module="wnbias.experiments.ewn_simple_traj",
     presets={"smoke": {"inits": "1,1;1,3", "target_log_loss": "-10"}},
+    expected_seconds=5,
 )

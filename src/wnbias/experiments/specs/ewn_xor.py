@@ -65,4 +65,5 @@ EXPERIMENT = Experiment(
     config=Config,
     module="wnbias.experiments.ewn_xor",
     presets={"smoke": {"n_seeds": "2", "target_log_loss": "-8"}},
+    expected_seconds=10,
 )

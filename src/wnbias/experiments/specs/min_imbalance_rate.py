@@ -44,4 +44,5 @@ EXPERIMENT = Experiment(
     presets={"smoke": {"d": "60", "n": "12", "width": "60", "steps": "2000"},
              "full": {"d": "500", "n": "100", "width": "500"}},
     version=2,
+    expected_seconds=15,
 )

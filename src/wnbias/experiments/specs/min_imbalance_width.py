@@ -37,4 +37,5 @@ EXPERIMENT = Experiment(
     module="wnbias.experiments.min_imbalance_width",
     presets={"smoke": {"widths": "30,1000", "steps": "1500"}},
     version=2,
+    expected_seconds=40,
 )

@@ -43,4 +43,5 @@ EXPERIMENT = Experiment(
                        "stop_loss": "1e-4"},
              "full": {"d": "500", "n": "100", "widths": "500,1000,2000,5000,10000"}},
     version=3,
+    expected_seconds=35,
 )

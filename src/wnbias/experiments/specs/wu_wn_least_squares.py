@@ -39,4 +39,5 @@ EXPERIMENT = Experiment(
     module="wnbias.experiments.wu_wn_least_squares",
     presets={"smoke": {"g0s": "0.1,10", "cs": "0.1,1", "max_steps": "150000"}},
     version=2,
+    expected_seconds=30,
 )
