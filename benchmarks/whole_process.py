@@ -132,11 +132,11 @@ def measure(argv: list[str], cache: Path, scratch: Path, probe: bool = True) -> 
 
 
 def _row(label: str, m: dict) -> str:
-    p = m.get("phases", {})
+    p = m.get("phases")  # none for a plain CLI process (or the parent of worker processes)
     return (f"| {label} | {m['wall_s']:.1f} | {m.get('compilations', '-')} | "
             f"{m.get('cache_hits', '-')} | " + " | ".join(
-                f"{p.get(k, 0):.1f}" for k in ("import", "compile", "compute", "report", "other"))
-            + " |")
+                f"{p[k]:.1f}" if p else "-"
+                for k in ("import", "compile", "compute", "report", "other")) + " |")
 
 
 def main() -> None:

@@ -41,9 +41,9 @@ from ..measure.sparse_recovery import (
 )
 from ..models.diagonal import alpha_init, diagonal_linear, diagonal_vector
 from ..objective import make_log_loss
-from ..reparam import decode, encode, get_reparam
+from ..reparam import decode, get_reparam
 from .base import Claim, Outcome, Problem
-from .common import check_finite
+from .common import check_finite, encoder
 from .specs.chou_dln_robust import EXPERIMENT, INTEGRATORS, Config  # noqa: F401  (re-exported)
 
 ARMS = ("plain", "polar", "vector")  # plain GD; polar WN per pair; WN per factor vector (L = 2)
@@ -92,8 +92,8 @@ def _instances(config: Config, s: int) -> list[tuple]:
 def _starts(config: Config, arm: str, runs) -> dict:
     reparam = get_reparam("swn" if arm == "vector" else arm)
     layout = "vector" if arm == "vector" else "pair"
-    starts = [encode(alpha_init(config.n, a, layout), reparam) for a, _ in runs]
-    return jax.tree.map(lambda *x: jnp.stack(x), *starts)
+    weights = [alpha_init(config.n, a, layout) for a, _ in runs]
+    return encoder(reparam, batched=True)(jax.tree.map(lambda *x: np.stack(x), *weights))
 
 
 def _sweep_runs(config: Config, arm: str) -> list[tuple[float, float]]:

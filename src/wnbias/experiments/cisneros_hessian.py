@@ -33,7 +33,7 @@ constants are not available.
 from __future__ import annotations
 
 import warnings
-from functools import cache
+from functools import cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -79,9 +79,11 @@ def _network(config: Config, width: int, depth: int, d_in: int, n_out: int):
     return make_log_loss(model, spec, get_loss("mse")), tuple(hidden)
 
 
+@partial(jax.jit, static_argnames=("objective", "hidden", "sigma", "dtype", "row_norm"))
 def _init(objective, hidden, key, sigma: float, dtype, row_norm: float | None = None):
     """The authors' init: hidden U(-sigma/sqrt(m), sigma/sqrt(m)), m the layer's width; the output
-    N(0, 1/m) with each row then scaled to unit norm. ``row_norm`` rescales every hidden row."""
+    N(0, 1/m) with each row then scaled to unit norm. ``row_norm`` rescales every hidden row.
+    One program per net and start (op by op, it was about 50 small compilations)."""
     weights = {}
     layers = list(objective.model.layer_shapes.items())
     keys = jax.random.split(key, len(layers))
