@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..programs import call
 from .gd import _finite
 from .trajectory import Run, Status, Trajectory
 
@@ -109,9 +110,11 @@ def run_sgd(
             raise ValueError(f"batch_size={batch_size} must be in 1..{data[0].shape[0]}")
     key = jax.random.PRNGKey(0) if key is None else key
     keys = key if jnp.ndim(key) == 2 else jax.random.split(key, n_seeds)
-    theta, series, steps = _train(theta0, keys, data, jnp.asarray(lr), jnp.asarray(epoch0),
-                                  loss_fn=loss_fn, record=record or _no_record, epochs=epochs,
-                                  batch_size=batch_size)
+    # lr and epoch0 as Python scalars: weakly typed, as jnp.asarray made them, with no
+    # program to convert them; the program is found in the store before it is lowered
+    theta, series, steps = call(_train, (theta0, keys, data, float(lr), int(epoch0)),
+                                dict(loss_fn=loss_fn, record=record or _no_record,
+                                     epochs=epochs, batch_size=batch_size))
     steps = np.asarray(steps)
     series = {k: np.asarray(v) for k, v in series.items()}
     with np.errstate(divide="ignore", invalid="ignore"):

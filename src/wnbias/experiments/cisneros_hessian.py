@@ -115,6 +115,11 @@ def _loss_fn(objective):
     return loss_fn
 
 
+@cache  # every seed's loss and accuracy on one data set, as one program per objective
+def _evaluate(objective):
+    return jax.jit(jax.vmap(_loss_fn(objective), in_axes=(0, None, None)))
+
+
 @cache
 def _recorder(objective, hidden: tuple[str, ...]):
     """rho_t, and L and ||grad L||^2 on the probe (the first 512 training points)."""
@@ -179,7 +184,7 @@ def _hessian_at(config: Config, objective, theta, x) -> dict:
 
 
 def _seed(theta, i: int):
-    return jax.tree.map(lambda v: v[i], theta)
+    return jax.tree.map(lambda v: np.asarray(v)[i], theta)
 
 
 def _train(config, problem, width: int, depth: int, epochs: int, segments: int, key,
@@ -213,7 +218,7 @@ def _train(config, problem, width: int, depth: int, epochs: int, segments: int, 
     trajectories[label] = Trajectory(series, np.full(n_seeds, epochs + 1), pieces[-1].status,
                                      counts={"epochs": np.full(n_seeds, epochs)})
     x_test, y_test = problem.data["test"]
-    test_loss, test_aux = jax.vmap(lambda th: loss_fn(th, x_test, y_test))(theta)
+    test_loss, test_aux = _evaluate(objective)(theta, x_test, y_test)
     out = {"width": width, "depth": depth, "train_examples": int(used),
            "step": float(options["lr"]), "hessian": hessians,
            "final_loss": series["loss"][:, -1].tolist(),

@@ -361,14 +361,15 @@ def predictor_hessian_norm(predict: Callable, theta, x, *, outputs=None, tol: fl
     "output", "value", "residual", "converged"}, value |lambda| or None).
     """
     theta = _device_tree(theta)
-    x = jnp.asarray(x)
-    flat, _ = ravel_pytree(theta)
+    x = np.asarray(x)  # the pairs are gathered here, not as small programs of their own
+    leaves = jax.tree.leaves(theta)
+    size, dtype = sum(leaf.size for leaf in leaves), jnp.result_type(*leaves)
     if outputs is None:
         outputs = range(jax.eval_shape(predict, theta, x[:1]).shape[1])
     pairs = [(i, int(k)) for i in range(x.shape[0]) for k in outputs]
-    xs = x[jnp.asarray([i for i, _ in pairs])]
-    ks = jnp.asarray([k for _, k in pairs], jnp.int32)
-    v0 = jnp.asarray(_start_vector(flat.size), flat.dtype)
+    xs = x[np.asarray([i for i, _ in pairs], int)]
+    ks = np.asarray([k for _, k in pairs], np.int32)
+    v0 = np.asarray(_start_vector(size), dtype)
     values, residuals = map(np.asarray, _predictor_lanczos(predict, theta, xs, ks, v0,
                                                            int(iters)))
     records = [{"input": i, "output": k, "value": float(v) if r <= tol else None,
