@@ -61,6 +61,7 @@ def _start_worker() -> None:
 
 
 def _run_one(name: str, preset: str | None, root: Path, force: bool, progress: bool):
+    # imported here, in the worker: the parent never loads the runner (matplotlib, 0.5 s)
     from .runner import run_experiment
 
     return run_experiment(name, preset=preset, root=root, force=force, progress=progress)
