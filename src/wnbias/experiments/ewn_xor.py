@@ -55,11 +55,10 @@ def _recorder(reparam):
     return record
 
 
-@cache  # one program per arm: decoding and both measures of every seed at once
-def _measures(width: int, dtype: str, arm: str):
+@cache  # one program per arm's objective: decoding and both measures of every seed at once
+def _measures(objective):
     """``(theta, x, y) -> (first-layer weights, cos(w_u, grad_u L) per neuron, normalized
     margin)`` per seed, jitted: run op by op it was about 30 small compilations per arm."""
-    objective = _objective(width, dtype, arm)
     model, loss, reparam = objective.model, objective.criterion, objective.spec
 
     def one(theta, x, y):
@@ -96,8 +95,7 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
             record=_recorder(reparam),
             progress=progress,
         )
-        layer1, cosines, margins = _measures(config.width, config.dtype, name)(
-            result.theta, x, y)
+        layer1, cosines, margins = _measures(objective)(result.theta, x, y)
         norms = np.linalg.norm(np.asarray(layer1, np.float64), axis=-1)
         final_norms[name] = norms.tolist()
         dominant = np.asarray(count_dominant(norms, config.dominance_threshold))
