@@ -1,7 +1,10 @@
+import collections
+import contextlib
 import fcntl
 import os
 import tempfile
 
+import jax
 import pytest
 
 import wnbias  # noqa: F401  (enables float64 before any test builds arrays)
@@ -16,6 +19,29 @@ def pytest_configure(config):
     os.environ["WNBIAS_CACHE_DIR"] = os.path.join(tempfile.gettempdir(),
                                                   f"wnbias-test-cache-{run_id}")
     enable_compilation_cache()
+
+
+@pytest.fixture
+def compilations():
+    """``with compilations() as compiled``: a Counter of the XLA programs compiled inside, by
+    name. JAX records the event for every program missing from its in-memory cache, also one
+    then read from the persistent cache; a program loaded from wnbias's store is not one."""
+
+    @contextlib.contextmanager
+    def count():
+        compiled = collections.Counter()
+
+        def listen(event, duration, **kwargs):
+            if event == "/jax/core/compile/backend_compile_duration":
+                compiled[kwargs.get("fun_name", "?")] += 1
+
+        jax.monitoring.register_event_duration_secs_listener(listen)
+        try:
+            yield compiled
+        finally:
+            jax.monitoring.unregister_event_duration_listener(listen)
+
+    return count
 
 
 @pytest.fixture(scope="session")

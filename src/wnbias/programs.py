@@ -172,8 +172,11 @@ def _store() -> Path | None:
 def _key(fun, fingerprint, tree, avals) -> str:
     h = hashlib.sha256(_installation().encode())
     config = sorted((k, repr(v)) for k, v in jax.config.values.items() if "cache" not in k)
+    # a JAX_ variable that names an option is in the config already (and JAX_ENABLE_X64 is set
+    # only when wnbias is imported before JAX): the same program whichever came first
     environment = sorted((k, v) for k, v in os.environ.items()
-                         if k.startswith(_ENVIRONMENT_PREFIXES) and "CACHE" not in k)
+                         if k.startswith(_ENVIRONMENT_PREFIXES) and "CACHE" not in k
+                         and k.lower() not in jax.config.values)
     for part in (config, environment, f"{fun.__module__}.{fun.__qualname__}", *fingerprint,
                  str(tree), avals):
         h.update(repr(part).encode())

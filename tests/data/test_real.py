@@ -332,6 +332,16 @@ def test_digits_load_and_features():
     np.testing.assert_allclose(x.reshape(-1, 8, 8), (images / 16 - 0.3053) / 0.3760, rtol=1e-5)
 
 
+def test_digits_read_from_the_file_are_scikit_learns():
+    """Read without importing scikit-learn, they are what its load_digits returns."""
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    images, labels = load_digits()
+    bunch = sklearn_digits()
+    np.testing.assert_array_equal(images, bunch.images)
+    np.testing.assert_array_equal(labels, bunch.target)
+
+
 def test_digits_split():
     split = classification_split("digits", 1000, 0, 0)
     assert (len(split.x_train), len(split.x_test)) == (1000, 797)

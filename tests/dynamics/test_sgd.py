@@ -71,7 +71,8 @@ def test_row_norms_grow_by_exactly_eta_squared_grad_squared():
     x = jnp.asarray(np.random.default_rng(1).standard_normal((20, 8)))
     y = jax.nn.one_hot(jnp.arange(20) % 10, 10, dtype=x.dtype)
     objective, hidden = ch._network(config, 16, 2, 8, 10)
-    theta = ch._init(objective, hidden, jax.random.PRNGKey(0), np.sqrt(5.0), x.dtype)
+    keys = jax.random.PRNGKey(0)[None]  # _init makes one net per key
+    theta = jax.tree.map(lambda v: v[0], ch._init(objective, hidden, keys, np.sqrt(5.0), x.dtype))
     eta = 0.3
     grad = jax.grad(lambda th: objective.loss(th, x, y))(theta)
     run = run_sgd(ch._loss_fn(objective), jax.tree.map(lambda v: v[None], theta), (x, y),

@@ -2,41 +2,19 @@
 and claims come back from the store alone, a second run is reused, and a second identical
 computation in the same process compiles nothing."""
 
-import collections
-import contextlib
 import json
 import subprocess
 import sys
 
-import jax
 import pytest
 
 from wnbias.config import apply_preset, resolve
 from wnbias.experiments import EXPERIMENTS
 from wnbias.runner import report_run, run_experiment
 
-COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
-
-
-@contextlib.contextmanager
-def compilations():
-    """A Counter of the XLA programs compiled inside, by name. JAX records the event for every
-    program missing from its in-memory cache, also one then read from the persistent cache."""
-    compiled = collections.Counter()
-
-    def listen(event, duration, **kwargs):
-        if event == COMPILE_EVENT:
-            compiled[kwargs.get("fun_name", "?")] += 1
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    try:
-        yield compiled
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listen)
-
 
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
-def test_smoke_preset_round_trips_through_the_store(name, smoke_run):
+def test_smoke_preset_round_trips_through_the_store(name, smoke_run, compilations):
     assert "smoke" in EXPERIMENTS[name].presets
     record, _ = smoke_run(name)
     assert record.figures  # computed here, or by the other xdist worker and reused

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from wnbias.measure.rates import RateFit, fit_loss_rate, log_exponent_product
+from wnbias.measure.rates import RateFit, fit_loss_rate, log_exponent_product, power_law, spearman
 
 T = np.geomspace(1e2, 1e12, 400)
 
@@ -131,3 +131,36 @@ def test_error_mismatched_shapes() -> None:
 def test_error_bad_window(window: tuple[float, float]) -> None:
     with pytest.raises(ValueError, match="window"):
         fit_loss_rate(T, _log_curve(T, 1.0, 2.0), window=window)
+
+
+def test_power_law_matches_scipy_linregress() -> None:
+    """The slope and its t interval against scipy.stats (a second implementation)."""
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    x = np.geomspace(1.0, 100.0, 9)
+    y = 2.0 * x**-0.7 * np.exp(0.05 * rng.standard_normal(x.size))
+    fit = stats.linregress(np.log(x), np.log(y))
+    half = stats.t.ppf(0.95, x.size - 2) * fit.stderr
+    got = power_law(x, y, confidence=0.9)
+    np.testing.assert_allclose(got["p"], fit.slope, rtol=1e-12)
+    np.testing.assert_allclose(got["interval"], [fit.slope - half, fit.slope + half], rtol=1e-12)
+    assert got["points"] == 9
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_spearman_matches_scipy(ties: bool) -> None:
+    from scipy import stats
+
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal(40)
+    b = -a + 0.8 * rng.standard_normal(40)
+    if ties:
+        a, b = np.round(a, 1), np.round(b, 0)
+    np.testing.assert_allclose(spearman(a, b), stats.spearmanr(a, b).statistic, rtol=1e-12)
+
+
+def test_spearman_of_non_finite_or_constant_is_nan() -> None:
+    assert np.isnan(spearman([1.0, np.nan, 2.0], [1.0, 2.0, 3.0]))
+    assert np.isnan(spearman([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
+    assert spearman([1.0, 2.0, 3.0], [30.0, 20.0, 10.0]) == pytest.approx(-1.0)

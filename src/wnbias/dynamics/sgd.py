@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..programs import call
+from ..programs import call, fingerprint_of
 from .gd import _finite
 from .trajectory import Run, Status, Trajectory
 
@@ -80,6 +80,17 @@ def _train(theta0, keys, data, lr, epoch0, *, loss_fn, record, epochs, batch_siz
     return jax.vmap(one)(theta0, keys)
 
 
+def _fingerprint(theta0, data, *, loss_fn, record, epochs, batch_size) -> tuple[str, ...]:
+    """What determines _train's program besides its source: the jaxprs of ``loss_fn`` on one
+    seed, on all the data and on a batch, of ``record``, and the other statics."""
+    theta = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), theta0)
+    x, y = (jax.ShapeDtypeStruct(a.shape, a.dtype) for a in data)
+    batch = tuple(jax.ShapeDtypeStruct((batch_size or a.shape[0], *a.shape[1:]), a.dtype)
+                  for a in data)
+    return (fingerprint_of(loss_fn, theta, x, y), fingerprint_of(loss_fn, theta, *batch),
+            fingerprint_of(record, theta, x, y), repr((epochs, batch_size)))
+
+
 def run_sgd(
     loss_fn: Callable,
     theta0,
@@ -112,9 +123,10 @@ def run_sgd(
     keys = key if jnp.ndim(key) == 2 else jax.random.split(key, n_seeds)
     # lr and epoch0 as Python scalars: weakly typed, as jnp.asarray made them, with no
     # program to convert them; the program is found in the store before it is lowered
-    theta, series, steps = call(_train, (theta0, keys, data, float(lr), int(epoch0)),
-                                dict(loss_fn=loss_fn, record=record or _no_record,
-                                     epochs=epochs, batch_size=batch_size))
+    statics = dict(loss_fn=loss_fn, record=record or _no_record, epochs=epochs,
+                   batch_size=batch_size)
+    theta, series, steps = call(_train, (theta0, keys, data, float(lr), int(epoch0)), statics,
+                                lambda: _fingerprint(theta0, data, **statics))
     steps = np.asarray(steps)
     series = {k: np.asarray(v) for k, v in series.items()}
     with np.errstate(divide="ignore", invalid="ignore"):

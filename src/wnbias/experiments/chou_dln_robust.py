@@ -25,7 +25,6 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..dynamics.flow import LogLossClock, run_flow
 from ..dynamics.gd import run_gd
 from ..dynamics.schedules import backtracking, constant, constant_by_label, relative_rate_cap
 from ..losses import get_loss
@@ -232,6 +231,8 @@ def run(config: Config, problem: Problem, progress: bool = False) -> Outcome:
 
 def _flow(config: Config, objective, arm: str, initial, data, target: float, runs, record):
     """The gradient flow of every run of one arm from the same starts, rates (1, 1/rho)."""
+    from ..dynamics.flow import LogLossClock, run_flow  # diffrax (0.5 s): for integrator=flow
+
     rates = None
     if arm != "plain":
         angular = jnp.asarray([1.0 / rho for _, rho in runs])

@@ -39,7 +39,6 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy import stats
 
 from ..data.real import classification_split, one_hot
 from ..dynamics.sgd import run_sgd
@@ -47,10 +46,11 @@ from ..dynamics.trajectory import Trajectory
 from ..errors import WnbiasWarning
 from ..losses import get_loss
 from ..measure.hessian import extreme_eigenvalues, min_row_norm, predictor_hessian_norm
-from ..measure.rates import power_law
+from ..measure.rates import power_law, spearman
 from ..models import mlp
 from ..models.model import SMOOTH_ACTIVATIONS
 from ..objective import make_log_loss
+from ..programs import call
 from ..reparam import get_reparam
 from .base import Claim, Outcome, Problem
 from .common import check_finite
@@ -79,11 +79,21 @@ def _network(config: Config, width: int, depth: int, d_in: int, n_out: int):
     return make_log_loss(model, spec, get_loss("mse")), tuple(hidden)
 
 
+def _init(objective, hidden, keys, sigma: float, dtype, row_norm: float | None = None):
+    """One net per key of ``keys`` (a leading seed axis), by one program per net and start,
+    kept across processes (op by op, it was about 50 small compilations)."""
+    return call(_inits, (keys,), dict(objective=objective, hidden=hidden, sigma=float(sigma),
+                                      dtype=jnp.dtype(dtype), row_norm=row_norm))
+
+
 @partial(jax.jit, static_argnames=("objective", "hidden", "sigma", "dtype", "row_norm"))
-def _init(objective, hidden, key, sigma: float, dtype, row_norm: float | None = None):
+def _inits(keys, *, objective, hidden, sigma: float, dtype, row_norm: float | None):
+    return jax.vmap(lambda k: _one_init(objective, hidden, k, sigma, dtype, row_norm))(keys)
+
+
+def _one_init(objective, hidden, key, sigma: float, dtype, row_norm: float | None):
     """The authors' init: hidden U(-sigma/sqrt(m), sigma/sqrt(m)), m the layer's width; the output
-    N(0, 1/m) with each row then scaled to unit norm. ``row_norm`` rescales every hidden row.
-    One program per net and start (op by op, it was about 50 small compilations)."""
+    N(0, 1/m) with each row then scaled to unit norm. ``row_norm`` rescales every hidden row."""
     weights = {}
     layers = list(objective.model.layer_shapes.items())
     keys = jax.random.split(key, len(layers))
@@ -115,9 +125,14 @@ def _loss_fn(objective):
     return loss_fn
 
 
-@cache  # every seed's loss and accuracy on one data set, as one program per objective
-def _evaluate(objective):
-    return jax.jit(jax.vmap(_loss_fn(objective), in_axes=(0, None, None)))
+def _evaluate(objective, theta, x, y):
+    """Every seed's loss and accuracy on (x, y), one program per objective and shapes."""
+    return call(_evaluations, (theta, x, y), {"objective": objective})
+
+
+@partial(jax.jit, static_argnames="objective")
+def _evaluations(theta, x, y, *, objective):
+    return jax.vmap(_loss_fn(objective), in_axes=(0, None, None))(theta, x, y)
 
 
 @cache
@@ -196,8 +211,8 @@ def _train(config, problem, width: int, depth: int, epochs: int, segments: int, 
     x, y = x[:used], y[:used]
     objective, hidden = _network(config, width, depth, x.shape[1], y.shape[1])
     keys = jax.random.split(key, n_seeds + 1)
-    theta = jax.vmap(lambda k: _init(objective, hidden, k, np.sqrt(config.sigma2),
-                                     x.dtype))(keys[1:])
+    keys = np.asarray(keys)
+    theta = _init(objective, hidden, keys[1:], np.sqrt(config.sigma2), x.dtype)
     loss_fn, record = _loss_fn(objective), _recorder(objective, hidden)
     per = epochs // segments
     start, hessians, pieces = _seed(theta, 0), [], []
@@ -218,7 +233,7 @@ def _train(config, problem, width: int, depth: int, epochs: int, segments: int, 
     trajectories[label] = Trajectory(series, np.full(n_seeds, epochs + 1), pieces[-1].status,
                                      counts={"epochs": np.full(n_seeds, epochs)})
     x_test, y_test = problem.data["test"]
-    test_loss, test_aux = _evaluate(objective)(theta, x_test, y_test)
+    test_loss, test_aux = _evaluate(objective, theta, x_test, y_test)
     out = {"width": width, "depth": depth, "train_examples": int(used),
            "step": float(options["lr"]), "hessian": hessians,
            "final_loss": series["loss"][:, -1].tolist(),
@@ -246,7 +261,8 @@ def _at_init(config: Config, problem: Problem, width: int, depth: int, key,
     """The predictor-Hessian norm at init, hidden rows rescaled to row_norm * s for each s."""
     x = problem.data["train"][0]
     objective, hidden = _network(config, width, depth, x.shape[1], problem.extra["n_classes"])
-    theta = _init(objective, hidden, key, np.sqrt(config.sigma2), x.dtype, config.row_norm)
+    theta = _seed(_init(objective, hidden, np.asarray(key)[None], np.sqrt(config.sigma2), x.dtype,
+                        config.row_norm), 0)
     out = []
     for s in scales:
         scaled = {name: ({**p, **{k: s * v for k, v in p.items() if k in ("v", "w")}}
@@ -439,7 +455,7 @@ def _ratio_claim(config: Config, outcome: Outcome) -> Claim:
         t = outcome.trajectories[f"m{r['width']}"]
         loss, grad_sq = t.series["probe_loss"][0], t.series["probe_grad_sq"][0]
         ratio = loss[1:] / loss[:-1]
-        correlations.append(float(stats.spearmanr(ratio, grad_sq[:-1] / loss[:-1]).statistic))
+        correlations.append(spearman(ratio, grad_sq[:-1] / loss[:-1]))
     return Claim(
         "the one-step loss ratio and ||grad L||^2/L move in opposite directions",
         "a large ||grad L||^2/L means a fast per-step decrease (the descent lemma)",

@@ -11,7 +11,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..dynamics.flow import LogLossClock, run_flow
 from ..dynamics.gd import run_gd
 from ..dynamics.schedules import StepRule
 from ..dynamics.trajectory import Run, Status, Trajectory
@@ -60,6 +59,8 @@ def flow_beside_gd(objective, theta0, data, clock, *, label: str,
     """The gradient flow from the same starts as a batched GD run (``theta0`` with a leading
     seed axis), all seeds in one compiled solve; its trajectory goes into ``partial`` under
     ``label``. Raises :class:`SolverFailure` (keeping ``partial``) if a seed's solve failed."""
+    from ..dynamics.flow import run_flow  # diffrax: 0.5 s of import, for flows only
+
     run = run_flow(objective, theta0, data, clock, batched=True, record=record, n_save=n_save,
                    **options)
     return _solved(run, label, partial)
@@ -169,6 +170,8 @@ def train(
         partial[label] = run.trajectory
         check_finite(run, label, partial)
         return run
+    from ..dynamics.flow import LogLossClock, run_flow  # diffrax: for flows only
+
     run = run_flow(objective, jax.tree.map(lambda a: a[0], theta0), data,
                    clock=LogLossClock(target_log_loss=target_log_loss), record=record,
                    n_save=n_log, progress=progress, label=label, **(flow or {}))

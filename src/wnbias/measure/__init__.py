@@ -11,40 +11,36 @@
 - ``hessian.py``: matrix-free curvature (Cisneros-Velarde et al.): Hessian-vector products,
   Lanczos extreme eigenvalues with their residuals, the predictor-Hessian norm over inputs and
   outputs, Hutchinson's trace, the dense Hessian of small nets, the row-norm term rho.
+
+The names below are imported on first use (PEP 562), so that a module importing one measure
+does not load every other one's dependencies (scipy's optimizers, ARPACK).
 """
 
-from .exact_flows import lambda_balanced_flow, random_lambda_balanced
-from .hessian import (
-    Eigen,
-    dense_hessian,
-    extreme_eigenvalues,
-    hutchinson_trace,
-    hvp,
-    min_row_norm,
-    power_iteration,
-    predictor_hessian_norm,
-    spectral_norm,
-)
-from .rates import power_law
-from .sparse_recovery import (
-    depth_l_limit,
-    depth_l_single_measurement_path,
-    l1_gap,
-    make_instance,
-    min_l1_interpolant,
-    min_l2_interpolant,
-    plain_depth2_invariant,
-    polar_pair_invariant,
-    recovery_error,
-    support_recovery,
-    woodworth_limit,
-)
+import importlib
 
-__all__ = [
-    "Eigen", "dense_hessian", "extreme_eigenvalues", "hutchinson_trace", "hvp", "min_row_norm",
-    "power_iteration", "power_law", "predictor_hessian_norm", "spectral_norm",
-    "depth_l_limit", "depth_l_single_measurement_path", "l1_gap", "lambda_balanced_flow",
-    "make_instance", "min_l1_interpolant", "min_l2_interpolant", "plain_depth2_invariant",
-    "polar_pair_invariant", "random_lambda_balanced", "recovery_error", "support_recovery",
-    "woodworth_limit",
-]
+_PUBLIC = {
+    **dict.fromkeys(("lambda_balanced_flow", "random_lambda_balanced"), ".exact_flows"),
+    **dict.fromkeys(("Eigen", "dense_hessian", "extreme_eigenvalues", "hutchinson_trace", "hvp",
+                     "min_row_norm", "power_iteration", "predictor_hessian_norm",
+                     "spectral_norm"), ".hessian"),
+    **dict.fromkeys(("power_law", "spearman"), ".rates"),
+    **dict.fromkeys(("depth_l_limit", "depth_l_single_measurement_path", "l1_gap",
+                     "make_instance", "min_l1_interpolant", "min_l2_interpolant",
+                     "plain_depth2_invariant", "polar_pair_invariant", "recovery_error",
+                     "support_recovery", "woodworth_limit"), ".sparse_recovery"),
+}
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})
+
+
+__all__ = sorted(_PUBLIC)

@@ -26,9 +26,11 @@ Compilation: the HVPs are jitted at module level with the function as a static a
 hashes by identity, like :class:`wnbias.objective.Objective`) and theta, the tangent, the data
 ``args`` and, for the predictor, the input row and output index as traced arguments. Passing
 the same function object again therefore reuses the compiled program; a fresh lambda per call
-recompiles (pass ``objective.loss`` with ``args=(x, y)``: bound methods of one object compare
-equal). The jit cache keeps a reference to each function passed (and whatever it closes
-over).
+compiles again (pass ``objective.loss`` with ``args=(x, y)``: bound methods of one object
+compare equal). The programs are kept across processes by :mod:`wnbias.programs`, keyed by the
+jaxpr of the function on the call's shapes (a trace of the function alone, not of its
+Hessian), so a later process neither traces nor lowers them. The cache in memory keeps a
+reference to each function passed (and whatever it closes over).
 
 Dtypes: the HVP runs in theta's dtype (float32 or float64); scipy always sees float64 vectors.
 In float32 the HVP carries ~1e-7 relative noise, so ask for tol >~ 1e-5 there.
@@ -46,6 +48,8 @@ import numpy as np
 from jax import Array
 from jax.flatten_util import ravel_pytree
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+
+from ..programs import call, fingerprint_of
 
 _TINY = np.finfo(np.float64).tiny
 
@@ -102,7 +106,16 @@ def _ravel_hvp(fun: Callable, theta, u: Array, *args) -> Array:
     return ravel_pytree(hvp(objective, theta, unravel(u)))[0]
 
 
-_flat_hvp = jax.jit(_ravel_hvp, static_argnums=0)
+def _by_store(program, args: tuple, fun: Callable, fun_args: tuple, **statics):
+    """``program(*args, fun=fun, **statics)`` by the program store, its key the jaxpr of
+    ``fun(*fun_args)`` and the other statics (they and ``fun`` determine the program)."""
+    return call(program, args, {"fun": fun, **statics},
+                lambda: (fingerprint_of(fun, *fun_args), repr(sorted(statics.items()))))
+
+
+@partial(jax.jit, static_argnames="fun")
+def _flat_hvp(theta, u: Array, args: tuple, *, fun: Callable) -> Array:
+    return _ravel_hvp(fun, theta, u, *args)
 
 
 class _HVPOperator(LinearOperator):
@@ -163,7 +176,8 @@ def hessian_operator(fun: Callable, theta, args: tuple = ()) -> LinearOperator:
     """
     theta, args = _device_tree(theta), _device_tree(tuple(args))
     flat, _ = ravel_pytree(theta)
-    return _HVPOperator(lambda u: _flat_hvp(fun, theta, u, *args), flat.size, flat.dtype)
+    return _HVPOperator(lambda u: _by_store(_flat_hvp, (theta, u, args), fun, (theta, *args)),
+                        flat.size, flat.dtype)
 
 
 def _start_vector(size: int) -> np.ndarray:
@@ -235,8 +249,8 @@ def spectral_norm(fun: Callable, theta, *, args: tuple = (), tol: float = 1e-8,
     return _norm_eigen(*_lanczos(hessian_operator(fun, theta, args), "LM", tol, maxiter, None))
 
 
-@partial(jax.jit, static_argnums=0)
-def _power_iteration(fun: Callable, theta, key: Array, iters: Array, tol: Array):
+@partial(jax.jit, static_argnames="fun")
+def _power_iteration(theta, key: Array, iters: Array, tol: Array, *, fun: Callable):
     """Power iteration u <- H u / ||H u|| while |rq_t - rq_{t-1}| >= tol |rq_t| and t < iters,
     rq_t = u_t^T H u_t; then the residual of the last u by one more HVP."""
     flat, _ = ravel_pytree(theta)
@@ -276,15 +290,16 @@ def power_iteration(fun: Callable, theta, *, key: Array, iters: int = 100,
     """
     theta = _device_tree(theta)
     flat, _ = ravel_pytree(theta)
-    lam, residual, converged, t = _power_iteration(
-        fun, theta, key, jnp.asarray(iters, jnp.int32), jnp.asarray(tol, flat.dtype))
+    lam, residual, converged, t = _by_store(
+        _power_iteration, (theta, key, jnp.asarray(iters, jnp.int32),
+                           jnp.asarray(tol, flat.dtype)), fun, (theta,))
     converged = bool(converged)
     value = abs(float(lam)) if converged else None
     return Eigen(value, float(residual), converged, int(t) + 1)
 
 
-@partial(jax.jit, static_argnums=(0, 3))
-def _hutchinson_samples(fun: Callable, theta, key: Array, samples: int) -> Array:
+@partial(jax.jit, static_argnames=("fun", "samples"))
+def _hutchinson_samples(theta, key: Array, *, fun: Callable, samples: int) -> Array:
     """z_s^T H z_s for ``samples`` Rademacher probes z_s, one after another (``lax.map``)."""
     flat, _ = ravel_pytree(theta)
 
@@ -305,8 +320,9 @@ def hutchinson_trace(fun: Callable, theta, *, key: Array,
     """
     if samples < 2:
         raise ValueError(f"samples must be >= 2 for a standard error, got {samples}")
-    values = np.asarray(_hutchinson_samples(fun, _device_tree(theta), key, samples),
-                        dtype=np.float64)
+    theta = _device_tree(theta)
+    values = np.asarray(_by_store(_hutchinson_samples, (theta, key), fun, (theta,),
+                                  samples=samples), dtype=np.float64)
     return float(values.mean()), float(values.std(ddof=1) / np.sqrt(samples))
 
 
@@ -320,15 +336,15 @@ def _tridiagonal_extreme(alpha: Array, beta: Array) -> tuple[Array, Array]:
     return value, jnp.abs(beta[-1] * vectors[-1, j]) / jnp.maximum(value, _TINY)
 
 
-@partial(jax.jit, static_argnums=(0, 5))
-def _predictor_lanczos(predict: Callable, theta, xs: Array, ks: Array, v0: Array, iters: int):
+@partial(jax.jit, static_argnames=("fun", "iters"))
+def _predictor_lanczos(theta, xs: Array, ks: Array, v0: Array, *, fun: Callable, iters: int):
     """Lanczos without reorthogonalization, ``iters`` steps, for every pair (x_i, k) at once
     (lax.map in batches: memory of a few P-vectors per pair in flight). Its extreme Ritz values
     converge first and lost orthogonality only duplicates them; an exhausted Krylov space
     (beta ~ 0: the single-input Hessian has low rank) stops the recurrence exactly."""
     def one(pair):
         xi, k = pair
-        matvec = lambda u: _ravel_hvp(lambda th: predict(th, xi[None])[0, k], theta, u)  # noqa: E731
+        matvec = lambda u: _ravel_hvp(lambda th: fun(th, xi[None])[0, k], theta, u)  # noqa: E731
 
         def step(carry, _):
             v, v_prev, beta, done = carry
@@ -370,8 +386,9 @@ def predictor_hessian_norm(predict: Callable, theta, x, *, outputs=None, tol: fl
     xs = x[np.asarray([i for i, _ in pairs], int)]
     ks = np.asarray([k for _, k in pairs], np.int32)
     v0 = np.asarray(_start_vector(size), dtype)
-    values, residuals = map(np.asarray, _predictor_lanczos(predict, theta, xs, ks, v0,
-                                                           int(iters)))
+    row = jax.ShapeDtypeStruct((1, *x.shape[1:]), x.dtype)
+    values, residuals = map(np.asarray, _by_store(_predictor_lanczos, (theta, xs, ks, v0),
+                                                  predict, (theta, row), iters=int(iters)))
     records = [{"input": i, "output": k, "value": float(v) if r <= tol else None,
                 "residual": float(r), "converged": bool(r <= tol)}
                for (i, k), v, r in zip(pairs, values, residuals, strict=True)]

@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy.special import stdtrit  # Student's t quantile (what scipy.stats.t.ppf calls)
 
-__all__ = ["RateFit", "fit_loss_rate", "log_exponent_product", "power_law"]
+__all__ = ["RateFit", "fit_loss_rate", "log_exponent_product", "power_law", "spearman"]
 
 _MIN_POINTS = 4
 
@@ -117,17 +117,8 @@ def fit_loss_rate(
     else:
         design = np.column_stack([np.ones(n), -loglog_t])
         target = y_w + float(fixed_q) * log_t
-    k = design.shape[1]
-    dof = n - k
-
-    # QR-based OLS: beta = R^-1 Q^T y, cov = sigma^2 R^-1 R^-T.
-    q_mat, r_mat = np.linalg.qr(design)
-    beta = np.linalg.solve(r_mat, q_mat.T @ target)
-    resid = target - design @ beta
-    sigma2 = float(resid @ resid) / dof
-    r_inv = np.linalg.solve(r_mat, np.eye(k))
-    stderr = np.sqrt(sigma2 * np.sum(r_inv**2, axis=1))
-    t_crit = float(stats.t.ppf(0.975, dof))
+    beta, stderr, resid = _least_squares(design, target)
+    t_crit = float(stdtrit(n - design.shape[1], 0.975))
 
     if fixed_q is None:
         log_c, q_hat, p_hat = (float(b) for b in beta)
@@ -170,7 +161,45 @@ def power_law(x, y, confidence: float = 0.95) -> dict:
     if x.shape != y.shape or x.size < 3 or np.any(x <= 0) or np.any(y <= 0):
         raise ValueError(f"power_law needs >= 3 positive (x, y) pairs of one shape, got "
                          f"{x.shape} and {y.shape}")
-    fit = stats.linregress(np.log(x), np.log(y))
-    half = stats.t.ppf(0.5 + confidence / 2, x.size - 2) * fit.stderr
-    return {"p": float(fit.slope), "interval": [float(fit.slope - half), float(fit.slope + half)],
+    (_, slope), (_, stderr), _ = _least_squares(
+        np.column_stack([np.ones(x.size), np.log(x)]), np.log(y))
+    half = float(stdtrit(x.size - 2, 0.5 + confidence / 2)) * stderr
+    return {"p": float(slope), "interval": [float(slope - half), float(slope + half)],
             "points": int(x.size)}
+
+
+def _least_squares(design: np.ndarray, target: np.ndarray):
+    """(beta, its standard errors, the residuals) of ordinary least squares by QR:
+    beta = R^-1 Q^T y, cov(beta) = s^2 R^-1 R^-T with s^2 = |y - X beta|^2 / (n - k)."""
+    n, k = design.shape
+    q_mat, r_mat = np.linalg.qr(design)
+    beta = np.linalg.solve(r_mat, q_mat.T @ target)
+    resid = target - design @ beta
+    r_inv = np.linalg.solve(r_mat, np.eye(k))
+    stderr = np.sqrt(float(resid @ resid) / (n - k) * np.sum(r_inv**2, axis=1))
+    return beta, stderr, resid
+
+
+def spearman(a, b) -> float:
+    """Spearman's rank correlation: Pearson's correlation of the two samples' ranks, ties given
+    their average rank (as ``scipy.stats.spearmanr``, without importing scipy.stats: 0.6 s).
+    NaN when a sample holds a non-finite value or is constant."""
+    a, b = np.ravel(np.asarray(a, dtype=float)), np.ravel(np.asarray(b, dtype=float))
+    if a.shape != b.shape or a.size < 2:
+        raise ValueError(f"spearman needs two samples of one size >= 2, got {a.shape}, {b.shape}")
+    ra, rb = _average_ranks(a), _average_ranks(b)
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))) or np.ptp(ra) == 0 \
+            or np.ptp(rb) == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def _average_ranks(a) -> np.ndarray:
+    """Ranks 1..n of a's entries, each run of equal values given the mean of its ranks."""
+    order = np.argsort(a, kind="mergesort")
+    sorted_a = a[order]
+    starts = np.flatnonzero(np.r_[True, sorted_a[1:] != sorted_a[:-1]])  # each run's first
+    ends = np.r_[starts[1:], a.size]  # one past its last
+    ranks = np.empty(a.size)
+    ranks[order] = np.repeat((starts + ends + 1) / 2, ends - starts)
+    return ranks
