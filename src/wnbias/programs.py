@@ -152,7 +152,14 @@ jax.monitoring.register_event_listener(_count_jax_cache_hits)
 def fingerprint_of(fn, *args) -> str:
     """The jaxpr of ``fn(*args)`` (arrays or ``jax.ShapeDtypeStruct``) with its constants: what
     a callable computes on arguments of these shapes, as a key."""
-    return _jaxpr_text(jax.make_jaxpr(fn)(*args))
+    return traced(fn, *args)[0]
+
+
+def traced(fn, *args) -> tuple[str, Any]:
+    """(:func:`fingerprint_of` ``fn(*args)``, the shapes of its output as
+    ``jax.ShapeDtypeStruct``), by one trace."""
+    closed, shapes = jax.make_jaxpr(fn, return_shape=True)(*args)
+    return _jaxpr_text(closed), shapes
 
 
 def _jaxpr_text(closed) -> str:

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
-from ..programs import call
+from ..programs import call, fingerprint_of, traced
 from ..progress import Phase
 from .schedules import StepRule
 from .trajectory import Run, Status, Trajectory
@@ -224,31 +224,66 @@ def _run_chunk(state, data, log_steps, limits, fresh, *, log_loss, rule, record,
 def _blank_state(theta, rule_state, data, log_steps, log_loss, record, data_batched, n_slots):
     """The loop's state before its first iteration, built here without compiling anything:
     the start's log-loss, terms and gradient are placeholders its first iteration fills (their
-    shapes from ``jax.eval_shape``), and the trajectory buffers are empty."""
-    data_axes = _data_axes(data, data_batched)
+    shapes from :func:`_one_seed`), and the trajectory buffers are empty."""
+    n_seeds = len(jax.tree.leaves(theta)[0])
+    _, shapes = _one_seed(log_loss, record, theta, data, data_batched)
+    (value, terms), grad = shapes["value"]
 
-    def one(theta, rule_state, data):
-        (value, terms), grad = _terms_and_grad(log_loss)(theta, *data)
-        state = {
-            "theta": theta, "log_loss": value, "terms": terms, "grad": grad, "rule": rule_state,
-            "steps": jnp.asarray(0), "attempts": jnp.asarray(0), "stuck": jnp.asarray(0),
-            "status": jnp.asarray(int(RUNNING)), "k": jnp.asarray(0),
-            "next_log": log_steps[0], "last_logged": jnp.asarray(-1),
-        }
-        return state, _snapshot(state, record)
+    def blank(s, fill=0):
+        return np.full((n_seeds, *s.shape), fill, s.dtype)
 
-    shapes, snapshot = jax.eval_shape(jax.vmap(one, in_axes=(0, 0, data_axes)), theta,
-                                      rule_state, data)
-    state = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
-    state.update(theta=theta, rule=rule_state, next_log=np.full(state["k"].shape, log_steps[0]),
-                 last_logged=np.full(state["k"].shape, -1))
+    integer = np.zeros((n_seeds,), jax.dtypes.canonicalize_dtype(int))  # as jnp.asarray(0)
+    state = {
+        "theta": theta, "log_loss": blank(value), "terms": blank(terms),
+        "grad": jax.tree.map(blank, grad), "rule": rule_state,
+        **{name: integer.copy() for name in ("steps", "attempts", "stuck", "k")},
+        "status": np.full_like(integer, int(RUNNING)), "next_log": np.full_like(integer,
+                                                                                log_steps[0]),
+        "last_logged": np.full_like(integer, -1),
+    }
+    snapshot = {"step": integer, "attempt": integer, "log_loss": blank(value),
+                **({"lr": np.asarray(rule_state["lr"])} if "lr" in rule_state else {}),
+                **{key: blank(s) for key, s in shapes["record"].items()}}
 
-    def empty(s):
-        fill = -1 if np.issubdtype(s.dtype, np.integer) else np.nan
-        return np.full((s.shape[0], n_slots, *s.shape[1:]), fill, s.dtype)
+    def empty(a):
+        fill = -1 if np.issubdtype(a.dtype, np.integer) else np.nan
+        return np.full((a.shape[0], n_slots, *a.shape[1:]), fill, a.dtype)
 
-    state["buf"] = {key: empty(s) for key, s in snapshot.items()}
+    state["buf"] = {key: empty(np.asarray(a)) for key, a in snapshot.items()}
     return state
+
+
+_ONE_SEED: dict = {}  # this process's traces of objectives and records, by them and shapes
+
+
+def _one_seed(log_loss, record, theta, data, data_batched) -> tuple[tuple[str, str], dict]:
+    """The jaxprs (as :func:`~wnbias.programs.fingerprint_of`) and output shapes of the
+    objective's value, terms and gradient and of ``record`` on one seed, traced once per
+    process for each objective, record and shapes."""
+    one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a)[1:], a.dtype), theta)
+    data = jax.tree.map(lambda a: jax.ShapeDtypeStruct(
+        np.shape(a)[1:] if data_batched else np.shape(a), a.dtype), data)
+    leaves, tree = jax.tree.flatten((one, data))
+    key = (log_loss, record, tree, tuple((a.shape, str(a.dtype)) for a in leaves))
+    if key not in _ONE_SEED:
+        value_text, value = traced(_terms_and_grad(log_loss), one, *data)
+        record_text, recorded = traced(record, one)
+        _ONE_SEED[key] = (value_text, record_text), {"value": value, "record": recorded}
+    return _ONE_SEED[key]
+
+
+def _fingerprint(state, data, *, log_loss, rule, record, data_batched, chunk) -> tuple[str, ...]:
+    """What determines _run_chunk's program besides its arguments' shapes and this module's
+    code: the jaxprs of the objective (value, terms, gradient), its retraction, the rule's
+    update and feedback and the record on one seed, and the other statics."""
+    texts, _ = _one_seed(log_loss, record, state["theta"], data, data_batched)
+    theta, rule_state, value = (jax.tree.map(lambda a: jax.ShapeDtypeStruct(
+        np.shape(a)[1:], a.dtype), state[k]) for k in ("theta", "rule", "log_loss"))
+    accepted = jax.ShapeDtypeStruct((), np.bool_)
+    return (*texts, fingerprint_of(_retraction(log_loss), theta),
+            fingerprint_of(rule.update, theta, rule_state, theta, value),
+            fingerprint_of(rule.feedback, rule_state, accepted, value),
+            repr((rule.backtracks, data_batched, chunk)))
 
 
 def _no_record(theta) -> dict:
@@ -325,7 +360,8 @@ def run_gd(
     with Phase(label, "GD", enabled=progress) as phase:
         while fresh or bool(np.any(np.asarray(state["status"]) == RUNNING)):
             chunk_args = (state, data, log_steps, limits, np.asarray(fresh))
-            state = call(_run_chunk, chunk_args, {**statics, "chunk": chunk})
+            state = call(_run_chunk, chunk_args, {**statics, "chunk": chunk},
+                         lambda s=state: _fingerprint(s, data, **statics, chunk=chunk))
             fresh = False
             running = np.asarray(state["status"]) == RUNNING
             done_steps = np.asarray(state["steps"])[running].min() if running.any() else max_steps
