@@ -6,9 +6,10 @@ that needs them is used (a config error is then reported before they load, and C
 the first seconds stops cleanly).
 """
 
-import importlib
 import os
 import sys
+
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -77,16 +78,7 @@ _PUBLIC = {
 }
 
 
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'wnbias' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_PUBLIC})
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)
 
 
 __all__ = [

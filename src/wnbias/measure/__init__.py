@@ -16,7 +16,7 @@ The names below are imported on first use (PEP 562), so that a module importing 
 does not load every other one's dependencies (scipy's optimizers, ARPACK).
 """
 
-import importlib
+from .._lazy import lazy_exports
 
 _PUBLIC = {
     **dict.fromkeys(("lambda_balanced_flow", "random_lambda_balanced"), ".exact_flows"),
@@ -31,16 +31,7 @@ _PUBLIC = {
 }
 
 
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_PUBLIC})
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)
 
 
 __all__ = sorted(_PUBLIC)
