@@ -80,3 +80,37 @@ def test_after_a_new_installation_the_programs_are_kept_again(tmp_path):
     assert len(again) >= 2
     upgraded = _probe(tmp_path, installation="upgraded")
     assert upgraded["compiles"] <= _probe(tmp_path / "fresh")["compiles"] - 2
+
+
+def test_a_program_has_one_key_whether_jax_or_wnbias_was_imported_first():
+    """JAX_ENABLE_X64 is in the environment only when wnbias was imported before JAX; the
+    option itself is in JAX's config either way, so the key must not depend on the variable."""
+    import jax
+
+    from wnbias import programs
+
+    def key():
+        return programs._key(run_key_probe, ("fingerprint",), "tree", ("f64[3]",))
+
+    saved = os.environ.pop("JAX_ENABLE_X64", None)
+    try:
+        without = key()
+        os.environ["JAX_ENABLE_X64"] = "1"
+        assert key() == without
+        os.environ["EQX_ON_ERROR"], before = "raise", os.environ.get("EQX_ON_ERROR")
+        try:  # a variable that is no JAX option still changes the key
+            assert key() != without
+        finally:
+            if before is None:
+                del os.environ["EQX_ON_ERROR"]
+            else:
+                os.environ["EQX_ON_ERROR"] = before
+    finally:
+        os.environ.pop("JAX_ENABLE_X64", None)
+        if saved is not None:
+            os.environ["JAX_ENABLE_X64"] = saved
+    assert jax.config.jax_enable_x64
+
+
+def run_key_probe():  # a function to key
+    pass
