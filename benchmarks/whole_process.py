@@ -115,9 +115,11 @@ def _union(intervals) -> float:
 # ------------------------------------------------------------------------------ the parent
 
 
-def measure(argv: list[str], cache: Path, scratch: Path, probe: bool = True) -> dict:
-    """One fresh process of ``wnbias argv`` with ``cache`` as its compilation cache; without
-    ``probe``, the plain CLI (the probe imports JAX up front, which a config error must not)."""
+def measure(argv: list[str], cache: Path, scratch: Path, probe: bool = True,
+            expect: int = 0) -> dict:
+    """One fresh process of ``wnbias argv`` with ``cache`` as its compilation cache, which must
+    exit with ``expect``; without ``probe``, the plain CLI (the probe imports JAX up front,
+    which a config error must not)."""
     record = Path(tempfile.mkstemp(dir=scratch, suffix=".json")[1])
     env = {**os.environ, "WNBIAS_CACHE_DIR": str(cache)}
     command = ([__file__, "--probe", str(record), "--"] if probe else ["-m", "wnbias.cli"])
@@ -125,8 +127,9 @@ def measure(argv: list[str], cache: Path, scratch: Path, probe: bool = True) -> 
     done = subprocess.run([sys.executable, *command, *argv],
                           env=env, cwd=scratch, capture_output=True, text=True)
     wall = time.perf_counter() - start
-    if done.returncode not in (0, 2):
-        sys.exit(f"wnbias {' '.join(argv)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    if done.returncode != expect:  # e.g. a misspelt experiment: no time to report
+        sys.exit(f"wnbias {' '.join(argv)} exited with {done.returncode}, not {expect}:\n"
+                 f"{done.stderr[-2000:]}")
     data = json.loads(record.read_text()) if record.stat().st_size else {}
     return {"argv": argv, "wall_s": wall, "exit": done.returncode, **data}
 
@@ -156,7 +159,7 @@ def main() -> None:
               "report | other |")
         print("|---|---|---|---|---|---|---|---|---|")
         error = measure(["run", "ewn-xor", "--set", "no_such_key=1"], scratch / "c0", scratch,
-                        probe=False)
+                        probe=False, expect=2)
         results["config_error"] = error
         print(_row("config error (ewn-xor, unknown key)", error))
         if not args.no_reproduce:

@@ -4,6 +4,7 @@ shapes differ, and compiles again over a damaged entry."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -114,3 +115,46 @@ def test_a_program_has_one_key_whether_jax_or_wnbias_was_imported_first():
 
 def run_key_probe():  # a function to key
     pass
+
+
+def test_the_gd_and_flow_loops_are_compiled_with_the_fast_compiling_emitters(monkeypatch):
+    """``FAST_COMPILING`` reaches XLA: with the fusion emitters (the default) a scalar add in a
+    loop is a kernel of its own (a ``wrapped_`` fusion), with the earlier emitters it is not;
+    run_gd's and run_flow's programs must show the latter."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from wnbias import programs
+    from wnbias.dynamics import flow, gd
+    from wnbias.dynamics.flow import TimeClock, run_flow
+    from wnbias.dynamics.gd import run_gd
+    from wnbias.dynamics.schedules import constant
+
+    monkeypatch.setattr(programs, "_store", lambda: None)  # compiled here, not loaded
+
+    @jax.jit
+    def count(x):
+        return jax.lax.fori_loop(0, 3, lambda i, v: v + 1.0, x)
+
+    def compiled(fun, options):
+        programs.call(fun, (np.zeros(4),), {}, options=options)
+        return next(p for k, p in programs._MEMORY.items()
+                    if k[0] is fun and k[-1] == tuple(sorted((options or {}).items())))
+
+    def scalar_kernels(program) -> int:
+        return len(re.findall(r"calls=%wrapped_", program.as_text()))
+
+    assert scalar_kernels(compiled(count, None)) > 0  # the observable means something
+    assert scalar_kernels(compiled(count, programs.FAST_COMPILING)) == 0
+
+    def log_loss(theta, x):  # a function of this test's own: its programs are fresh
+        return jnp.log(jnp.mean(jnp.exp(-x @ theta["w"])))
+
+    x, theta0 = np.eye(3, 2) + 0.5, {"w": jnp.full(2, 0.1)}
+    run_gd(log_loss, theta0, (x,), constant(0.1), max_steps=20, n_log=4)
+    run_flow(log_loss, theta0, (x,), TimeClock(t_end=1.0), n_save=4)
+    loops = [p for k, p in programs._MEMORY.items() if k[0] in (gd._run_chunk, flow._solve)
+             and any(v is log_loss for _, v in k[1])]
+    assert len(loops) == 2
+    assert [scalar_kernels(p) for p in loops] == [0, 0]

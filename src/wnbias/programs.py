@@ -50,7 +50,8 @@ _MEMORY: dict[Any, Any] = {}  # this process's programs, by their in-process key
 
 
 def call(fun, args: tuple, statics: dict,
-         fingerprint: Callable[[], tuple[str, ...]] | None = None):
+         fingerprint: Callable[[], tuple[str, ...]] | None = None, *,
+         options: dict[str, Any] | None = None):
     """``fun(*args, **statics)`` for a ``jax.jit`` function ``fun`` with ``statics`` its static
     keyword arguments, run by the compiled program found in this process's memory, else in
     the store (see the module), else traced, compiled and kept.
@@ -59,10 +60,14 @@ def call(fun, args: tuple, statics: dict,
     arguments' structure is added here), asked for only when the store is on; without it the
     program's own jaxpr is the fingerprint, which costs a trace but no lowering. A stored
     program that fails to run (a damaged entry) is deleted, compiled again and run.
+    ``options``: XLA compile options of this program (e.g. :data:`FAST_COMPILING`), part of
+    its key.
     """
+    options = options or {}
     leaves, tree = jax.tree.flatten(args)
     avals = tuple(str(jax.typeof(leaf)) for leaf in leaves)
-    memory_key = (fun, tuple(sorted(statics.items(), key=lambda kv: kv[0])), tree, avals)
+    memory_key = (fun, tuple(sorted(statics.items(), key=lambda kv: kv[0])), tree, avals,
+                  tuple(sorted(options.items())))
     program = _MEMORY.get(memory_key)
     if program is not None:
         return program(*args)
@@ -75,7 +80,7 @@ def call(fun, args: tuple, statics: dict,
             parts = (_jaxpr_text(traced.jaxpr),)
         else:
             parts = fingerprint()
-        path = store / _key(fun, parts, tree, avals)
+        path = store / _key(fun, (*parts, repr(sorted(options.items()))), tree, avals)
     program = _load(path) if path else None
     if program is not None:
         try:
@@ -89,10 +94,10 @@ def call(fun, args: tuple, statics: dict,
         traced = fun.trace(*args, **statics)
     hits = _jax_cache_hits()
     if path is None:
-        program = traced.lower().compile()
+        program = traced.lower().compile(compiler_options=options or None)
     else:
         with _unwritten_by_jax():
-            program = traced.lower().compile(compiler_options=_APART_FROM_JAX)
+            program = traced.lower().compile(compiler_options={**_APART_FROM_JAX, **options})
     # Only a fresh compilation is kept: XLA:CPU re-serializes an executable that JAX's own
     # cache loaded without all of its functions (it then fails to run in a new process).
     if path and _jax_cache_hits() == hits:
@@ -109,6 +114,16 @@ def call(fun, args: tuple, statics: dict,
 # 10 operations or more, and only logs), which gives them keys of their own in JAX's cache,
 # and JAX writes none of them (_unwritten_by_jax).
 _APART_FROM_JAX = {"xla_detailed_logging": True}
+
+# XLA:CPU's fusion emitters (its default in jaxlib 0.10) make each scalar operation of a loop
+# a kernel of its own (a ``wrapped_`` fusion) and take about twice as long as its earlier LLVM
+# emitters to compile a diffrax solve or a GD loop (ewn-conv-rate's smoke run: 14.6 s against
+# 7.5 s of compilation), for programs that run as fast. Their code differs in places within an
+# ulp (single element-wise functions came out the same; which fused code differs was not
+# traced): the EWN experiments' metrics came out bitwise the same or within 6e-14 relative,
+# the others' within rounding amplified by adaptive step control (README, Quick start). Used
+# for the GD and flow loops only: cisneros-hessian's Hessian programs compile slower with it.
+FAST_COMPILING = {"xla_cpu_use_fusion_emitters": False}
 
 
 _UNWRITTEN = {"inside": 0, "before": None}  # compilations inside, the setting before them

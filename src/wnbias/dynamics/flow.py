@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import WnbiasWarning
-from ..programs import call, fingerprint_of
+from ..programs import FAST_COMPILING, call, fingerprint_of
 from ..progress import Phase
 from .trajectory import STATUS_NAMES, Run, Status, Trajectory
 
@@ -291,7 +291,8 @@ def run_flow(
                    preconditioner=preconditioner or _unpreconditioned,
                    record=record or _no_record, solver=solver, rtol=float(rtol),
                    atol=float(atol), max_steps=int(max_steps))
-    sol = call(_solve, args, statics, lambda: _solve_fingerprint(theta0, data, **statics))
+    sol = call(_solve, args, statics, lambda: _solve_fingerprint(theta0, data, **statics),
+               options=FAST_COMPILING)
     seeds = [_seed_result(jax.tree.map(lambda a, i=i: np.asarray(a)[i], sol), clock, solver)
              for i in range(len(log_losses0))]
     keys = seeds[0][0].keys()

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
-from ..programs import call, fingerprint_of, traced
+from ..programs import FAST_COMPILING, call, fingerprint_of, traced
 from ..progress import Phase
 from .schedules import StepRule
 from .trajectory import Run, Status, Trajectory
@@ -361,7 +361,8 @@ def run_gd(
         while fresh or bool(np.any(np.asarray(state["status"]) == RUNNING)):
             chunk_args = (state, data, log_steps, limits, np.asarray(fresh))
             state = call(_run_chunk, chunk_args, {**statics, "chunk": chunk},
-                         lambda s=state: _fingerprint(s, data, **statics, chunk=chunk))
+                         lambda s=state: _fingerprint(s, data, **statics, chunk=chunk),
+                         options=FAST_COMPILING)
             fresh = False
             running = np.asarray(state["status"]) == RUNNING
             done_steps = np.asarray(state["steps"])[running].min() if running.any() else max_steps
