@@ -84,9 +84,12 @@ def write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+FIGURE_DPI = 120
+
+
 def write_figure(path: Path, figure) -> None:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120)
+    figure.savefig(buffer, format="png", dpi=FIGURE_DPI)
     atomic_write_bytes(path, buffer.getvalue())
 
 
