@@ -164,6 +164,12 @@ def _count_jax_cache_hits(event: str, **_) -> None:
 jax.monitoring.register_event_listener(_count_jax_cache_hits)
 
 
+def one_seed(tree):
+    """The shapes and dtypes of one seed of ``tree`` (arrays with a leading seed axis), as
+    ``jax.ShapeDtypeStruct``: what a fingerprint traces a per-seed function on."""
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a)[1:], a.dtype), tree)
+
+
 def fingerprint_of(fn, *args) -> str:
     """The jaxpr of ``fn(*args)`` (arrays or ``jax.ShapeDtypeStruct``) with its constants: what
     a callable computes on arguments of these shapes, as a key."""

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import WnbiasWarning
-from ..programs import FAST_COMPILING, call, fingerprint_of
+from ..programs import FAST_COMPILING, call, fingerprint_of, one_seed
 from ..progress import Phase
 from .trajectory import STATUS_NAMES, Run, Status, Trajectory
 
@@ -381,7 +381,7 @@ def _solve_fingerprint(theta0, data, *, log_loss, clock, preconditioner, record,
     """What determines :func:`_solve`'s program beside its arguments' shapes and this module's
     code: the jaxprs of the objective, preconditioner and record on one seed's parameters, and
     the clock, solver and tolerances by value (see :mod:`wnbias.programs`)."""
-    theta = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), theta0)
+    theta = one_seed(theta0)
     return (fingerprint_of(log_loss, theta, *data), fingerprint_of(preconditioner, theta, theta),
             fingerprint_of(record, theta), repr((clock, solver, rtol, atol, max_steps)))
 

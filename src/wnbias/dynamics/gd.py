@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
-from ..programs import FAST_COMPILING, call, fingerprint_of, traced
+from ..programs import FAST_COMPILING, call, fingerprint_of, one_seed, traced
 from ..progress import Phase
 from .schedules import StepRule
 from .trajectory import Run, Status, Trajectory
@@ -260,9 +260,9 @@ def _one_seed(log_loss, record, theta, data, data_batched) -> tuple[tuple[str, s
     """The jaxprs (as :func:`~wnbias.programs.fingerprint_of`) and output shapes of the
     objective's value, terms and gradient and of ``record`` on one seed, traced once per
     process for each objective, record and shapes."""
-    one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a)[1:], a.dtype), theta)
-    data = jax.tree.map(lambda a: jax.ShapeDtypeStruct(
-        np.shape(a)[1:] if data_batched else np.shape(a), a.dtype), data)
+    one = one_seed(theta)
+    data = one_seed(data) if data_batched else jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), data)
     leaves, tree = jax.tree.flatten((one, data))
     key = (log_loss, record, tree, tuple((a.shape, str(a.dtype)) for a in leaves))
     if key not in _ONE_SEED:
@@ -277,8 +277,7 @@ def _fingerprint(state, data, *, log_loss, rule, record, data_batched, chunk) ->
     code: the jaxprs of the objective (value, terms, gradient), its retraction, the rule's
     update and feedback and the record on one seed, and the other statics."""
     texts, _ = _one_seed(log_loss, record, state["theta"], data, data_batched)
-    theta, rule_state, value = (jax.tree.map(lambda a: jax.ShapeDtypeStruct(
-        np.shape(a)[1:], a.dtype), state[k]) for k in ("theta", "rule", "log_loss"))
+    theta, rule_state, value = (one_seed(state[k]) for k in ("theta", "rule", "log_loss"))
     accepted = jax.ShapeDtypeStruct((), np.bool_)
     return (*texts, fingerprint_of(_retraction(log_loss), theta),
             fingerprint_of(rule.update, theta, rule_state, theta, value),

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..programs import call, fingerprint_of
+from ..programs import call, fingerprint_of, one_seed
 from .gd import _finite
 from .trajectory import Run, Status, Trajectory
 
@@ -83,7 +83,7 @@ def _train(theta0, keys, data, lr, epoch0, *, loss_fn, record, epochs, batch_siz
 def _fingerprint(theta0, data, *, loss_fn, record, epochs, batch_size) -> tuple[str, ...]:
     """What determines _train's program besides its source: the jaxprs of ``loss_fn`` on one
     seed, on all the data and on a batch, of ``record``, and the other statics."""
-    theta = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), theta0)
+    theta = one_seed(theta0)
     x, y = (jax.ShapeDtypeStruct(a.shape, a.dtype) for a in data)
     batch = tuple(jax.ShapeDtypeStruct((batch_size or a.shape[0], *a.shape[1:]), a.dtype)
                   for a in data)
